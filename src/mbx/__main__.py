@@ -1,0 +1,5 @@
+import sys
+
+from mbx.cli import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""The error hierarchy shared by every layer of mbx.
+
+Everything mbx refuses is an :class:`MbxError`. Each error carries a stable
+``code`` (reported by ``--json`` output) and, where it is known, where it
+happened: the source (file or archive member), the line, the column and the
+element path. Errors about input bytes are also :class:`ValueError`.
+"""
+
+from __future__ import annotations
+
+
+class MbxError(Exception):
+    """Root of every error mbx raises on purpose."""
+
+    code = "mbx-error"
+
+    def __init__(self, message: str, *, code: str | None = None, source: str | None = None,
+                 line: int | None = None, column: int | None = None,
+                 path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.source = source
+        self.line = line
+        self.column = column
+        self.path = path
+
+    def location(self) -> str:
+        """``source:line:column`` with whatever parts are known."""
+        parts = [self.source or "<input>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def __str__(self) -> str:
+        text = f"{self.location()}: {self.message}"
+        if self.path:
+            text += f" (in {self.path})"
+        return f"{text} [{self.code}]"
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description with stable keys."""
+        return {"code": self.code, "message": self.message, "source": self.source,
+                "line": self.line, "column": self.column, "path": self.path}
+
+
+class XmlError(MbxError, ValueError):
+    """The XML input cannot be accepted."""
+
+    code = "xml-error"
+
+
+class XmlSyntaxError(XmlError):
+    """The input is not well-formed XML (or not the subset mbx reads)."""
+
+    code = "xml-syntax"
+
+
+class XmlForbiddenError(XmlError):
+    """The input uses a construct refused by design (DTDs, entity declarations)."""
+
+    code = "xml-forbidden"
+
+
+class XmlLimitError(XmlError):
+    """The input exceeds a configured limit (depth, name, attributes, text, record)."""
+
+    code = "xml-limit"
+
+
+class XmlWriterError(MbxError):
+    """The XML writer was driven out of order (mismatched or unclosed elements)."""
+
+    code = "xml-writer"
+
+
+class ArchiveError(MbxError, ValueError):
+    """A container (tar.gz, zip, folder) is unreadable or unsafe."""
+
+    code = "archive-error"
+
+
+class FormatError(MbxError, ValueError):
+    """The backup is not in a format mbx can read."""
+
+    code = "format-error"
+
+
+class MappingError(MbxError):
+    """An id cannot be mapped during restore."""
+
+    code = "mapping-error"
+
+
+class TargetError(MbxError):
+    """A restore target (database, file pool) refused an operation."""
+
+    code = "target-error"

@@ -1,0 +1,149 @@
+"""The pure-Python parser engine: expat for tokenizing, ``_records_py`` for records.
+
+Pure twin of ``mbx/_speedups/_parser.pyx``. Both engines take the same node
+table and limits, accept and refuse the same documents, and hand handlers the
+same records; where their reports may differ (messages, error positions) the
+differences are listed in ``differences.json``, not here.
+"""
+
+from __future__ import annotations
+
+import re
+from xml.parsers import expat
+
+from mbx.errors import MbxError, XmlError, XmlForbiddenError, XmlLimitError, XmlSyntaxError
+from mbx.xml._paths import Limits, PathNode
+from mbx.xml._records_py import RecordBuilder, utf8_size
+
+_VERSION = re.compile(r"1\.[0-9]+\Z")
+_ERR = expat.errors.codes
+#: expat error number -> (mbx error code, exception class)
+_EXPAT_CODES = {
+    _ERR[expat.errors.XML_ERROR_TAG_MISMATCH]: "xml-mismatched-tag",
+    _ERR[expat.errors.XML_ERROR_NO_ELEMENTS]: "xml-unclosed",
+    _ERR[expat.errors.XML_ERROR_UNCLOSED_TOKEN]: "xml-unclosed",
+    _ERR[expat.errors.XML_ERROR_PARTIAL_CHAR]: "xml-unclosed",
+    _ERR[expat.errors.XML_ERROR_UNCLOSED_CDATA_SECTION]: "xml-unclosed",
+    _ERR[expat.errors.XML_ERROR_JUNK_AFTER_DOC_ELEMENT]: "xml-junk-after-root",
+    _ERR[expat.errors.XML_ERROR_BAD_CHAR_REF]: "xml-bad-reference",
+    _ERR[expat.errors.XML_ERROR_UNDEFINED_ENTITY]: "xml-bad-reference",
+    _ERR[expat.errors.XML_ERROR_DUPLICATE_ATTRIBUTE]: "xml-duplicate-attribute",
+    _ERR[expat.errors.XML_ERROR_XML_DECL]: "xml-bad-declaration",
+    _ERR[expat.errors.XML_ERROR_MISPLACED_XML_PI]: "xml-bad-declaration",
+    _ERR[expat.errors.XML_ERROR_INVALID_TOKEN]: "xml-syntax",
+    _ERR[expat.errors.XML_ERROR_SYNTAX]: "xml-syntax",
+}
+
+
+class Engine:
+    """Parses one document fed in chunks, calling handlers with records."""
+
+    def __init__(self, nodes: list[PathNode], limits: Limits, source: str | None) -> None:
+        self.source = source
+        self.limits = limits
+        self.builder = builder = RecordBuilder(nodes, limits)
+        self.parser = parser = expat.ParserCreate(encoding="UTF-8")
+        parser.buffer_text = True
+        parser.buffer_size = 1 << 16
+        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        parser.StartElementHandler = self._start
+        parser.EndElementHandler = builder.end
+        parser.CharacterDataHandler = builder.text
+        parser.XmlDeclHandler = self._declaration
+        parser.ProcessingInstructionHandler = self._instruction
+        parser.CommentHandler = self._comment
+        parser.StartDoctypeDeclHandler = self._doctype
+        parser.EntityDeclHandler = self._doctype
+
+    def feed(self, data) -> None:
+        self._run(data, False)
+
+    def close(self) -> None:
+        self._run(b"", True)
+
+    def _run(self, data, final: bool) -> None:
+        try:
+            self.parser.Parse(data, final)
+        except expat.ExpatError as exc:
+            code = _EXPAT_CODES.get(exc.code, "xml-syntax")
+            raise XmlSyntaxError(expat.errors.messages[exc.code], code=code, source=self.source,
+                                 line=exc.lineno, column=exc.offset + 1, path=self._path()) from None
+        except MbxError as exc:
+            if exc is self.builder.handler_error:
+                raise
+            self._locate(exc)
+            raise
+        except BaseException as exc:
+            if exc is self.builder.handler_error:
+                self._locate_handler_error(exc)
+            raise
+
+    # -- expat callbacks --------------------------------------------------------
+
+    def _start(self, name: str, attrs: dict) -> None:
+        limits = self.limits
+        if len(self.builder.stack) > limits.max_depth:
+            raise XmlLimitError(f"elements nested deeper than max_depth={limits.max_depth}",
+                                code="xml-limit-depth")
+        _check_name(name, limits)
+        if attrs:
+            if len(attrs) > limits.max_attributes:
+                raise XmlLimitError(f"more than max_attributes={limits.max_attributes} "
+                                    "attributes", code="xml-limit-attributes")
+            for key in attrs:
+                _check_name(key, limits)
+            if sum(utf8_size(value) for value in attrs.values()) > limits.max_text:
+                raise XmlLimitError(f"attribute values longer than max_text={limits.max_text} "
+                                    "bytes", code="xml-limit-text")
+        self.builder.start(name, attrs)
+
+    def _declaration(self, version, encoding, standalone) -> None:
+        if not _VERSION.match(version or ""):
+            raise XmlSyntaxError(f"XML version {version!r} is not 1.x",
+                                 code="xml-bad-declaration")
+        if encoding is not None and encoding.lower() != "utf-8":
+            raise XmlSyntaxError(f"encoding {encoding!r} is not supported: mbx reads UTF-8 only",
+                                 code="xml-unsupported")
+
+    def _instruction(self, target: str, data: str) -> None:
+        _check_name(target, self.limits)
+        self._comment(data)
+
+    def _comment(self, data: str) -> None:
+        if utf8_size(data) > self.limits.max_text:
+            raise XmlLimitError(f"text longer than max_text={self.limits.max_text} bytes",
+                                code="xml-limit-text")
+
+    def _doctype(self, *args) -> None:
+        raise XmlForbiddenError("DOCTYPE declarations are refused (no DTDs, no entities)",
+                                code="xml-dtd-forbidden")
+
+    # -- locations ----------------------------------------------------------------
+
+    def _path(self) -> str:
+        return "/" + "/".join(frame.name for frame in self.builder.stack[1:])
+
+    def _locate(self, exc: XmlError) -> None:
+        if exc.source is None:
+            exc.source = self.source
+        if exc.line is None:
+            exc.line = self.parser.CurrentLineNumber
+            exc.column = self.parser.CurrentColumnNumber + 1
+        if exc.path is None:
+            exc.path = self._path()
+
+    def _locate_handler_error(self, exc: BaseException) -> None:
+        where = (f"{self.source or '<input>'}:{self.parser.CurrentLineNumber}:"
+                 f"{self.parser.CurrentColumnNumber + 1}")
+        exc.mbx_location = {"source": self.source, "line": self.parser.CurrentLineNumber,
+                            "column": self.parser.CurrentColumnNumber + 1, "path": self._path()}
+        exc.add_note(f"raised by the handler of a record ending at {where} (in {self._path()})")
+
+
+def _check_name(name: str, limits: Limits) -> None:
+    if len(name) > limits.max_name_length:
+        raise XmlLimitError(f"name longer than max_name_length={limits.max_name_length}",
+                            code="xml-limit-name")
+    if not name.isascii():
+        raise XmlSyntaxError(f"non-ASCII name {name!r} is not supported",
+                             code="xml-unsupported")
