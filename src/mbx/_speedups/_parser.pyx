@@ -13,6 +13,7 @@ partial UTF-8 sequence, a CR that may be followed by LF) stays in the buffer
 until more bytes come. Long text is consumed as it arrives.
 """
 
+cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Contains, PyDict_Copy, PyDict_GetItem, PyDict_SetItem, PyDict_Update, PyDict_Next, PyDict_DelItem
 from cpython.object cimport PyObject
@@ -27,6 +28,7 @@ from mbx.errors import MbxError, XmlForbiddenError, XmlLimitError, XmlSyntaxErro
 from mbx._constants import GROUPED, IN_GROUP, REGISTERED, SELECTED_PARENT, SKIP
 
 cdef extern from "Python.h":
+    PyObject* PyDict_SetDefault(object, object, object) except NULL
     void* PyUnicode_DATA(object)
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     object PyUnicode_FromStringAndSize(const char*, Py_ssize_t)
@@ -159,6 +161,7 @@ cdef inline int c_encode_utf8(unsigned long cp, uchar* out):
     return 4
 
 
+@cython.final
 cdef class _Record:
     """State of one open element whose path is registered (see ``_records_py``)."""
     cdef int node
@@ -171,6 +174,7 @@ cdef class _Record:
     cdef _Record owner
 
 
+@cython.final
 cdef class Engine:
     """Parses one document fed in chunks, calling handlers with records."""
 
@@ -460,69 +464,72 @@ cdef class Engine:
         """Scans character data from i; returns where it stopped (at '<' or
         before bytes that need more input)."""
         cdef const uchar* buf = self.buf
-        cdef Py_ssize_t start, run
+        cdef Py_ssize_t start
         cdef uchar c
         cdef int k
         cdef uchar decoded[4]
-        cdef bint outside = self.depth == 0
         cdef bint capture = (self.frames[self.depth].flags & F_CAPTURE) != 0
+        if self.depth == 0:
+            return self._outside_text(i, n, final)
+        start = i
         while i < n:
+            c = buf[i]
+            if c_text_class[c] == 0:
+                i += 1
+                continue
+            if c >= 0x80:
+                k = c_utf8_length(buf + i, buf + n)
+                if k > 0:
+                    i += k
+                    continue
+                if k == 0 and not final:
+                    break
+                self._fail(i, "xml-invalid-char", "invalid UTF-8 or a character XML does not allow")
+            if c == b']':
+                if i + 2 >= n and not final:
+                    break
+                if i + 2 < n and buf[i + 1] == b']' and buf[i + 2] == b'>':
+                    self._fail(i, "xml-syntax", "']]>' in character data")
+                i += 1
+                continue
+            if i > start:
+                self._add_text(buf + start, i - start, capture)
             start = i
-            if outside:
-                while i < n and c_is_ws(buf[i]) and buf[i] != b'\r':
-                    i += 1
+            if c == b'<':
+                return i
+            if c == b'&':
+                k = self._reference(i, n, decoded)
+                if k == NEED_MORE:
+                    return i
+                self._add_text(decoded, self.text_bytes_scratch, capture)
+                i = k
+            elif c == b'\r':
+                if i + 1 >= n and not final:
+                    return i
+                self._add_text(<const uchar*>b"\n", 1, capture)
+                i += 2 if (i + 1 < n and buf[i + 1] == b'\n') else 1
             else:
-                while i < n and c_text_class[buf[i]] == 0:
-                    i += 1
-                run = i - start
-                if run:
-                    self._add_text(buf + start, run, capture)
-            if i >= n:
-                break
+                self._fail(i, "xml-invalid-char", f"character 0x{c:02X} is not allowed in XML")
+            start = i
+        if i > start:
+            self._add_text(buf + start, i - start, capture)
+        return i
+
+    cdef Py_ssize_t _outside_text(self, Py_ssize_t i, Py_ssize_t n, bint final) except -2:
+        """Whitespace before or after the root element; anything else is refused."""
+        cdef const uchar* buf = self.buf
+        cdef uchar c
+        while i < n:
             c = buf[i]
             if c == b'<':
-                break
-            if outside:
-                if c == b'\r':
-                    if i + 1 >= n and not final:
-                        break
-                    i += 2 if (i + 1 < n and buf[i + 1] == b'\n') else 1
-                    continue
+                return i
+            if c == b'\r' and i + 1 >= n and not final:
+                return i
+            if not c_is_ws(c):
                 if self.root_done:
                     self._fail(i, "xml-junk-after-root", "text after the root element")
                 self._fail(i, "xml-syntax", "text before the root element")
-            if c < 0x80:
-                if c == b'&':
-                    k = self._reference(i, n, decoded)
-                    if k == NEED_MORE:
-                        break
-                    self._add_text(decoded, self.text_bytes_scratch, capture)
-                    i = k
-                elif c == b'\r':
-                    if i + 1 >= n and not final:
-                        break
-                    decoded[0] = b'\n'
-                    self._add_text(decoded, 1, capture)
-                    i += 2 if (i + 1 < n and buf[i + 1] == b'\n') else 1
-                elif c == b']':
-                    if i + 2 >= n and not final:
-                        break
-                    if i + 2 < n and buf[i + 1] == b']' and buf[i + 2] == b'>':
-                        self._fail(i, "xml-syntax", "']]>' in character data")
-                    self._add_text(buf + i, 1, capture)
-                    i += 1
-                else:
-                    self._fail(i, "xml-invalid-char", f"character 0x{c:02X} is not allowed in XML")
-            else:
-                k = c_utf8_length(buf + i, buf + n)
-                if k == 0:
-                    if final:
-                        self._fail(i, "xml-invalid-char", "truncated UTF-8 sequence")
-                    break
-                if k < 0:
-                    self._fail(i, "xml-invalid-char", "invalid UTF-8 or a character XML does not allow")
-                self._add_text(buf + i, k, capture)
-                i += k
+            i += 1
         return i
 
     cdef inline int _add_text(self, const uchar* data, Py_ssize_t size, bint capture) except -1:
@@ -973,12 +980,15 @@ cdef class Engine:
 
     cdef object _intern(self, const uchar* name, Py_ssize_t size):
         """The str for an ASCII name, shared across the whole parse."""
-        cdef size_t h = 14695981039346656037ULL
-        cdef Py_ssize_t i
+        # a cheap hash: names are short and few; memcmp settles collisions
+        cdef size_t h = <size_t>size * 0x9E3779B1u
         cdef int slot
         cdef object obj
-        for i in range(size):
-            h = (h ^ name[i]) * 1099511628211ULL
+        h ^= (<size_t>name[0] << 3) ^ (<size_t>name[size - 1] << 9) ^ (<size_t>name[size >> 1] << 15)
+        if size > 3:
+            h ^= (<size_t>name[1] << 21) ^ (<size_t>name[size - 2] << 26)
+        h = h * 0x85EBCA6Bu
+        h ^= h >> 13
         slot = <int>(h & 8191)
         while self.name_slots[slot].obj != NULL:
             if self.name_slots[slot].hash == h:
@@ -1076,7 +1086,9 @@ cdef class Engine:
             self.text_len = 0
             name = self.leaf_names[depth]
             pending = owner.pending
-            if not (PyDict_Contains(pending, name) and (value is None or not (<str>value).strip(" \t\n\r"))):
+            # the last non-empty repetition wins; a blank one never overwrites
+            if (<object>PyDict_SetDefault(pending, name, value) is not value
+                    and value is not None and (<str>value).strip(" \t\n\r")):
                 PyDict_SetItem(pending, name, value)
         record_obj = self.records[depth]
         if record_obj is not None:
@@ -1157,6 +1169,7 @@ cdef class Engine:
         return 0
 
 
+@cython.wraparound(True)
 cdef _attach(dict into, tuple group_path, dict fields):
     """Puts a descendant's record at ``wrapper -> name -> [records]``."""
     node = into

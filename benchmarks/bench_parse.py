@@ -1,0 +1,300 @@
+"""Parser throughput on a generated Moodle-like forum activity, as ratios to pyexpat.
+
+Four methods parse the same in-memory document in one run:
+
+* ``pyexpat``: expat with no handlers at all (the baseline, ratio 1.00);
+* ``lxml``: lxml ``iterparse`` building a dict per post, clearing as it goes;
+* ``mbx-python``: mbx's pure engine, a dict per post to a Python handler;
+* ``mbx-cython``: mbx's compiled engine, a dict per post to a Python handler.
+
+Run under pytest-benchmark (``pytest benchmarks/bench_parse.py --benchmark-enable``,
+size from ``MBX_BENCH_SIZE``, default 20M) or directly::
+
+    python benchmarks/bench_parse.py --size 200M --json
+
+which prints one JSON object: each method's MB/s and ratio to the baseline, plus
+peak RSS of the compiled engine above the interpreter's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from xml.parsers import expat
+
+POST_PATH = "/activity/forum/discussions/discussion/posts/post"
+CHUNK = 1 << 20
+_WORDS = ("moodle course forum reply question answer thanks week module assignment "
+          "deadline grade learning résumé naïve café Ελληνικά русский 日本語 中文 عربى "
+          "<b>bold</b> &amp; \"quoted\" 'single' 5 > 3 < 7").split(" ")
+
+
+def parse_size(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    text = text.strip().upper().removesuffix("B")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def _message(rng: random.Random) -> str:
+    # many short posts, a few long ones
+    count = int(rng.lognormvariate(3.5, 0.9)) + 3
+    words = " ".join(rng.choice(_WORDS) for _ in range(count))
+    return f"<p>{words}</p>"
+
+
+def write_forum(stream, size: int, seed: int = 1) -> int:
+    """Writes a forum activity of about ``size`` bytes with mbx's XmlWriter."""
+    from mbx.xml import XmlWriter
+
+    rng = random.Random(seed)
+    counter = _Counter(stream)
+    writer = XmlWriter(counter)
+    posts = 0
+    with writer.element("activity", {"id": 7, "moduleid": 12, "modulename": "forum",
+                                     "contextid": 345}):
+        with writer.element("forum", {"id": 7}):
+            for name, value in (("type", "general"), ("name", "Course forum"),
+                                ("intro", "<p>Discuss the course here.</p>"),
+                                ("introformat", 1), ("assessed", 0), ("scale", 100),
+                                ("timemodified", 1700000000)):
+                writer.leaf(name, value)
+            with writer.element("discussions"):
+                discussion = 0
+                while counter.written < size:
+                    discussion += 1
+                    with writer.element("discussion", {"id": discussion}):
+                        for name, value in (("name", f"Topic {discussion}"),
+                                            ("firstpost", posts + 1), ("userid", 2),
+                                            ("groupid", -1), ("assessed", 1),
+                                            ("timemodified", 1700000000 + discussion),
+                                            ("usermodified", 2), ("timestart", 0),
+                                            ("timeend", 0), ("pinned", 0)):
+                            writer.leaf(name, value)
+                        with writer.element("posts"):
+                            for _ in range(rng.randint(1, 40)):
+                                posts += 1
+                                with writer.element("post", {"id": posts}):
+                                    for name, value in (
+                                            ("parent", posts - 1), ("userid", rng.randint(2, 900)),
+                                            ("created", 1700000000 + posts),
+                                            ("modified", 1700000000 + posts), ("mailed", 1),
+                                            ("subject", f"Re: Topic {discussion}"),
+                                            ("message", _message(rng)), ("messageformat", 1),
+                                            ("messagetrust", 0), ("attachment", ""),
+                                            ("totalscore", 0), ("mailnow", 0),
+                                            ("privatereplyto", 0), ("wordcount", None),
+                                            ("charcount", None)):
+                                        writer.leaf(name, value)
+                                    with writer.element("ratings"):
+                                        pass
+                        with writer.element("discussion_subs"):
+                            pass
+            for wrapper in ("subscriptions", "digests", "readposts", "trackedprefs", "grades"):
+                with writer.element(wrapper):
+                    pass
+    writer.close()
+    return posts
+
+
+class _Counter(io.RawIOBase):
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.written = 0
+
+    def write(self, data) -> int:
+        self.written += len(data)
+        return self.stream.write(data)
+
+
+def forum_document(size: int) -> bytes:
+    """The generated forum, cached on disk between runs."""
+    cache = Path(tempfile.gettempdir()) / f"mbx-bench-forum-{size}.xml"
+    if not cache.exists():
+        partial = cache.with_suffix(".part")
+        with open(partial, "wb") as stream:
+            write_forum(stream, size)
+        partial.replace(cache)
+    return cache.read_bytes()
+
+
+def _chunks(data: bytes):
+    view = memoryview(data)
+    for at in range(0, len(data), CHUNK):
+        yield view[at:at + CHUNK]
+
+
+# -- the four methods ---------------------------------------------------------------
+
+def run_pyexpat(data: bytes) -> int:
+    parser = expat.ParserCreate()
+    for chunk in _chunks(data):
+        parser.Parse(bytes(chunk), False)
+    parser.Parse(b"", True)
+    return 0
+
+
+def run_lxml(data: bytes) -> int:
+    from lxml import etree
+
+    count = 0
+    for _, element in etree.iterparse(io.BytesIO(data), events=("end",), tag="post"):
+        record = dict(element.attrib)
+        for child in element:
+            if len(child) == 0:
+                record[child.tag] = child.text or ""
+        count += 1
+        element.clear()
+        parent = element.getparent()
+        while element.getprevious() is not None:
+            del parent[0]
+    return count
+
+
+def _run_mbx(engine_module: str, data: bytes) -> int:
+    import mbx.xml._core as core
+    from mbx.xml import Parser
+
+    saved = core.Engine
+    core.Engine = importlib.import_module(engine_module).Engine
+    try:
+        records = []
+        parser = Parser()
+        parser.add_path(POST_PATH, records.append)
+        count = 0
+        for chunk in _chunks(data):
+            parser.feed(chunk)
+            count += len(records)
+            records.clear()
+        parser.close()
+        return count + len(records)
+    finally:
+        core.Engine = saved
+
+
+def run_mbx_python(data: bytes) -> int:
+    return _run_mbx("mbx.xml._parser_py", data)
+
+
+def run_mbx_cython(data: bytes) -> int:
+    return _run_mbx("mbx._speedups._parser", data)
+
+
+METHODS = {"pyexpat": run_pyexpat, "lxml": run_lxml, "mbx-python": run_mbx_python,
+           "mbx-cython": run_mbx_cython}
+
+
+def measure(data: bytes, repeats: int) -> dict:
+    results = {}
+    for name, method in METHODS.items():
+        best = min(_timed(method, data) for _ in range(repeats))
+        results[name] = {"seconds": round(best, 4), "mb_per_s": round(len(data) / best / 1e6, 1)}
+    base = results["pyexpat"]["seconds"]
+    for entry in results.values():
+        entry["ratio"] = round(base / entry["seconds"], 2)
+    return results
+
+
+def _timed(method, data: bytes) -> float:
+    start = time.perf_counter()
+    method(data)
+    return time.perf_counter() - start
+
+
+def peak_rss_above_interpreter(size: int) -> float:
+    """MiB of peak RSS that parsing a generated file of ``size`` adds, in a fresh process."""
+    path = Path(tempfile.gettempdir()) / f"mbx-bench-forum-{size}.xml"
+    if not path.exists():
+        forum_document(size)
+    script = (
+        "import resource, sys\n"
+        "import mbx.xml\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "n = [0]\n"
+        "p = mbx.xml.Parser()\n"
+        f"p.add_path({POST_PATH!r}, lambda r: n.__setitem__(0, n[0] + 1))\n"
+        "p.parse(sys.argv[1])\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print((after - before) / 1024)\n")
+    out = subprocess.run([sys.executable, "-c", script, str(path)], check=True,
+                         capture_output=True, text=True)
+    return float(out.stdout.strip())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="20M", help="document size, e.g. 200M or 1G")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--rss-size", default=None,
+                        help="also measure peak RSS of the compiled engine on this size")
+    args = parser.parse_args(argv)
+    size = parse_size(args.size)
+    data = forum_document(size)
+    import mbx
+
+    report = {"size_bytes": len(data), "implementation": mbx.implementation,
+              "methods": measure(data, args.repeats)}
+    if args.rss_size:
+        report["peak_rss_mib_above_interpreter"] = {
+            args.rss_size: round(peak_rss_above_interpreter(parse_size(args.rss_size)), 1)}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{len(data) / 1e6:.1f} MB forum, best of {args.repeats}")
+        for name, entry in report["methods"].items():
+            print(f"  {name:<11} {entry['mb_per_s']:>8.1f} MB/s  {entry['ratio']:>5.2f}x pyexpat")
+        for size_name, mib in report.get("peak_rss_mib_above_interpreter", {}).items():
+            print(f"  peak RSS parsing {size_name}: +{mib} MiB above the interpreter")
+    return 0
+
+
+# -- pytest-benchmark ------------------------------------------------------------------
+
+try:
+    import pytest
+except ImportError:  # running as a script without pytest
+    pytest = None
+
+if pytest is not None:
+    _TIMES: dict[str, float] = {}
+
+    @pytest.fixture(scope="module")
+    def forum() -> bytes:
+        return forum_document(parse_size(os.environ.get("MBX_BENCH_SIZE", "20M")))
+
+    @pytest.mark.parametrize("method", list(METHODS))
+    def test_parse(benchmark, forum, method):
+        if method == "mbx-cython":
+            pytest.importorskip("mbx._speedups._parser")
+        result = benchmark.pedantic(METHODS[method], args=(forum,), rounds=3, iterations=1)
+        if method != "pyexpat":
+            assert result > 1000  # every post was delivered
+        if benchmark.stats is not None:
+            _TIMES[method] = benchmark.stats.stats.min
+
+    def test_report_ratios(forum):
+        """Prints MB/s and ratios of the methods timed above (same run)."""
+        if "pyexpat" not in _TIMES:
+            pytest.skip("benchmarks disabled: run with --benchmark-enable")
+        base = _TIMES["pyexpat"]
+        lines = [f"{len(forum) / 1e6:.1f} MB forum"]
+        for name, seconds in _TIMES.items():
+            lines.append(f"{name:<11} {len(forum) / seconds / 1e6:8.1f} MB/s "
+                         f"{base / seconds:5.2f}x pyexpat")
+        print("\n" + "\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
