@@ -584,11 +584,11 @@ cdef class Engine:
             while j < n:
                 c = buf[j]
                 if c >= b'0' and c <= b'9':
-                    cp = cp * (16 if hexa else 10) + (c - b'0')
+                    cp = cp * (16 if hexa else 10) + (c - 48)
                 elif hexa and c >= b'a' and c <= b'f':
-                    cp = cp * 16 + (c - b'a' + 10)
+                    cp = cp * 16 + (c - 87)
                 elif hexa and c >= b'A' and c <= b'F':
-                    cp = cp * 16 + (c - b'A' + 10)
+                    cp = cp * 16 + (c - 55)
                 else:
                     break
                 if cp > 0x10FFFF:

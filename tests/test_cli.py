@@ -1,0 +1,72 @@
+"""The command line, run in-process through ``mbx.cli.main`` and once as a real command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mbx
+from mbx.cli import main
+from mbx.summary import summarize_backup
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "demo-course"
+
+
+def test_version_names_the_implementation(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert f"({mbx.implementation})" in capsys.readouterr().out
+
+
+def test_summary_of_the_bundled_sample(capsys):
+    assert main(["summary", str(SAMPLE), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result == summarize_backup(SAMPLE)
+    assert result["course"] == {"fullname": "Demo course: streaming backups", "shortname": "DEMO"}
+    assert [s["title"] for s in result["sections"]] == [
+        "General", "Week 1: Getting started", "Week 2: \u0395\u03bb\u03bb\u03b7\u03bd\u03b9\u03ba\u03ac & \u65e5\u672c\u8a9e"]
+    assert [a["modulename"] for s in result["sections"] for a in s["activities"]] == [
+        "forum", "page", "forum", "page"]
+    assert result["counts"] == {"activities": 4, "users": 3, "files": 0, "questions": 0}
+
+
+def test_summary_of_real_backups_matches_their_xml(corpus):
+    from lxml import etree
+    for folder in sorted(corpus.glob("*/*/moodle_backup.xml"))[:12]:
+        result = summarize_backup(folder.parent)
+        tree = etree.parse(str(folder))
+        assert result["moodle_release"] == tree.findtext("information/moodle_release")
+        titles = [e.findtext("title") for e in tree.iterfind("information/contents/sections/section")]
+        assert [s["title"] for s in result["sections"]] == titles
+        users = folder.parent / "users.xml"
+        expected_users = len(etree.parse(str(users)).findall("user")) if users.exists() else 0
+        assert result["counts"]["users"] == expected_users
+
+
+def test_records_streams_ndjson(capsys):
+    forum = SAMPLE / "activities" / "forum_203" / "forum.xml"
+    assert main(["records", str(forum), "/activity/forum/discussions/discussion/posts/post"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6
+    assert json.loads(lines[0])["subject"] == "Hello from Anna"
+
+
+def test_refused_input_is_one_line_and_exit_1(tmp_path, capsys):
+    bad = tmp_path / "bad.xml"
+    bad.write_bytes(b"<a>\n<b></a>")
+    assert main(["records", str(bad), "/a"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.xml:2:" in err and "xml-mismatched-tag" in err
+    assert main(["summary", str(tmp_path), "--json"]) == 1
+    assert json.loads(capsys.readouterr().err)["error"]["code"] == "format-unknown"
+
+
+def test_installed_command_runs():
+    out = subprocess.run([sys.executable, "-m", "mbx", "summary", str(SAMPLE)],
+                         capture_output=True, text=True, check=True).stdout
+    assert "Demo course: streaming backups (DEMO)" in out
