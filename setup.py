@@ -45,7 +45,7 @@ def _extensions():
 
     modules = [
         Extension(f"mbx._speedups.{name}", [f"src/mbx/_speedups/{name}.pyx"],
-                  extra_compile_args=["-O3"])
+                  include_dirs=["src/mbx/_speedups"], extra_compile_args=["-O3"])
         for name in SPEEDUPS
     ]
     return cythonize(modules, language_level=3, compiler_directives={

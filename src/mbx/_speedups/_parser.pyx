@@ -27,8 +27,16 @@ import re
 from mbx.errors import MbxError, XmlForbiddenError, XmlLimitError, XmlSyntaxError
 from mbx._constants import GROUPED, IN_GROUP, REGISTERED, SELECTED_PARENT, SKIP
 
+cdef extern from "_scan.h":
+    size_t mbx_plain_text_run(const unsigned char* p, size_t n) nogil
+
 cdef extern from "Python.h":
     PyObject* PyDict_SetDefault(object, object, object) except NULL
+    dict _PyDict_NewPresized(Py_ssize_t)
+    int PyUnicode_KIND(object)
+    Py_UCS4 PyUnicode_READ(int, void*, Py_ssize_t)
+    void Py_XDECREF(PyObject*)
+    void Py_XINCREF(PyObject*)
     void* PyUnicode_DATA(object)
     Py_ssize_t PyUnicode_GET_LENGTH(object)
     object PyUnicode_FromStringAndSize(const char*, Py_ssize_t)
@@ -93,6 +101,19 @@ cdef struct c_NameSlot:
 
 cdef inline bint c_is_ws(uchar c):
     return c == 0x20 or c == 0x0A or c == 0x09 or c == 0x0D
+
+
+cdef inline bint c_is_blank(object text):
+    """Whether a str is empty or holds only space, tab, CR and LF."""
+    cdef Py_ssize_t i, size = PyUnicode_GET_LENGTH(text)
+    cdef int kind = PyUnicode_KIND(text)
+    cdef void* data = PyUnicode_DATA(text)
+    cdef Py_UCS4 c
+    for i in range(size):
+        c = PyUnicode_READ(kind, data, i)
+        if c != 32 and c != 10 and c != 9 and c != 13:
+            return False
+    return True
 
 
 cdef inline int c_utf8_length(const uchar* p, const uchar* end):
@@ -207,7 +228,7 @@ cdef class Engine:
     cdef list group_paths
     cdef list wrappers                # per node: frozenset of wrapper child names
     cdef list records                 # per depth: _Record or None
-    cdef list leaf_names              # per depth: field name of a capturing frame
+    cdef PyObject** leaf_names         # per depth: field name of a capturing frame (owned)
     cdef int skip_depth
     # name interning
     cdef c_NameSlot* name_slots
@@ -225,6 +246,7 @@ cdef class Engine:
         self.attr_spans = NULL
         self.nodes = NULL
         self.name_slots = NULL
+        self.leaf_names = NULL
 
     def __init__(self, nodes, limits, source):
         cdef int i, count = len(nodes)
@@ -276,7 +298,11 @@ cdef class Engine:
             if self.nodes[i].flags & (REGISTERED | SELECTED_PARENT):
                 self.wrappers[parent].add(nodes[i].name)
         self.records = [None] * (self.max_depth + 2)
-        self.leaf_names = [None] * (self.max_depth + 2)
+        self.leaf_names = <PyObject**>malloc((self.max_depth + 2) * sizeof(PyObject*))
+        if self.leaf_names == NULL:
+            raise MemoryError()
+        for i in range(self.max_depth + 2):
+            self.leaf_names[i] = NULL
         self.frames[0].node = 0
         self.frames[0].flags = 0
         self.frames[0].name_start = 0
@@ -292,6 +318,11 @@ cdef class Engine:
         free(self.attr_spans)
         free(self.nodes)
         free(self.name_slots)
+        cdef int i
+        if self.leaf_names != NULL:
+            for i in range(self.max_depth + 2):
+                Py_XDECREF(self.leaf_names[i])
+            free(self.leaf_names)
 
     # ------------------------------------------------------------------ feeding
 
@@ -329,19 +360,18 @@ cdef class Engine:
 
     cdef void _compact(self):
         """Drops consumed bytes from the buffer, remembering line positions."""
-        cdef Py_ssize_t drop = self.pos
+        cdef Py_ssize_t drop = self.pos, i, lines = 0
         cdef const uchar* p = self.buf
-        cdef const uchar* end = self.buf + drop
-        cdef const uchar* nl
         if drop == 0:
             return
-        while True:
-            nl = <const uchar*>memchr(p, b'\n', end - p)
-            if nl == NULL:
-                break
-            self.line_base += 1
-            self.last_nl = self.consumed + (nl - self.buf) + 1
-            p = nl + 1
+        for i in range(drop):  # a loop the compiler vectorises
+            lines += p[i] == 10
+        if lines:
+            self.line_base += lines
+            i = drop - 1
+            while p[i] != 10:
+                i -= 1
+            self.last_nl = self.consumed + i + 1
         memmove(self.buf, self.buf + drop, self.buf_len - drop)
         self.buf_len -= drop
         self.pos = 0
@@ -473,6 +503,9 @@ cdef class Engine:
             return self._outside_text(i, n, final)
         start = i
         while i < n:
+            i += mbx_plain_text_run(buf + i, n - i)
+            if i >= n:
+                break
             c = buf[i]
             if c_text_class[c] == 0:
                 i += 1
@@ -535,15 +568,24 @@ cdef class Engine:
     cdef inline int _add_text(self, const uchar* data, Py_ssize_t size, bint capture) except -1:
         self.text_bytes += size
         if self.text_bytes > self.max_text:
-            self._fail(self.pos, "xml-limit-text",
-                       f"text longer than max_text={self.max_text} bytes", XmlLimitError)
+            return self._text_too_long()
         if capture:
-            self._count(size)
+            self.record_bytes += size
+            if self.record_bytes > self.max_record:
+                return self._record_too_large()
             if self.text_len + size > self.text_cap:
                 self._grow_text(self.text_len + size)
             memcpy(self.text + self.text_len, data, size)
             self.text_len += size
         return 0
+
+    cdef int _text_too_long(self) except -1:
+        return self._fail(self.pos, "xml-limit-text",
+                          f"text longer than max_text={self.max_text} bytes", XmlLimitError)
+
+    cdef int _record_too_large(self) except -1:
+        return self._fail(self.pos, "xml-limit-record",
+                          f"record larger than max_record={self.max_record} bytes", XmlLimitError)
 
     cdef int _grow_text(self, Py_ssize_t need) except -1:
         cdef Py_ssize_t cap = self.text_cap
@@ -559,8 +601,7 @@ cdef class Engine:
     cdef inline int _count(self, Py_ssize_t size) except -1:
         self.record_bytes += size
         if self.record_bytes > self.max_record:
-            self._fail(self.pos, "xml-limit-record",
-                       f"record larger than max_record={self.max_record} bytes", XmlLimitError)
+            return self._record_too_large()
         return 0
 
     cdef int _reference(self, Py_ssize_t i, Py_ssize_t n, uchar* out) except -2:
@@ -809,10 +850,18 @@ cdef class Engine:
     cdef Py_ssize_t _end_tag(self, Py_ssize_t i, Py_ssize_t n) except -2:
         cdef const uchar* buf = self.buf
         cdef Py_ssize_t name_end, j
+        cdef c_Frame* open_element
         if self.depth == 0:
             if self.root_done:
                 self._fail(i, "xml-junk-after-root", "end tag after the root element")
             self._fail(i, "xml-syntax", "end tag before any element")
+        # fast path: the name of the open element, then '>'
+        open_element = &self.frames[self.depth]
+        j = i + 2 + open_element.name_len
+        if (j < n and buf[j] == b'>'
+                and memcmp(self.names + open_element.name_start, buf + i + 2, open_element.name_len) == 0):
+            self._close_element()
+            return j + 1
         name_end = self._name(i + 2, n)
         if name_end == NEED_MORE:
             return NEED_MORE
@@ -1040,7 +1089,10 @@ cdef class Engine:
             return 0
         if self.records[depth - 1] is not None:
             frame.flags = F_CAPTURE | (F_HAS_ATTRS if has_attrs else 0)
-            self.leaf_names[depth] = self._intern(self.buf + name_at, name_len)
+            name = self._intern(self.buf + name_at, name_len)
+            Py_XINCREF(<PyObject*>name)
+            Py_XDECREF(self.leaf_names[depth])
+            self.leaf_names[depth] = <PyObject*>name
             self.text_len = 0
         if node >= 0:
             flags = self.nodes[node].flags
@@ -1084,11 +1136,11 @@ cdef class Engine:
             else:
                 value = PyUnicode_DecodeUTF8(<const char*>self.text, self.text_len, NULL)
             self.text_len = 0
-            name = self.leaf_names[depth]
+            name = <object>self.leaf_names[depth]
             pending = owner.pending
             # the last non-empty repetition wins; a blank one never overwrites
             if (<object>PyDict_SetDefault(pending, name, value) is not value
-                    and value is not None and (<str>value).strip(" \t\n\r")):
+                    and value is not None and not c_is_blank(value)):
                 PyDict_SetItem(pending, name, value)
         record_obj = self.records[depth]
         if record_obj is not None:
@@ -1122,13 +1174,14 @@ cdef class Engine:
                 if val != NULL and (<object>val is None or (<str><object>val).startswith("\n")):
                     PyDict_DelItem(pending, name)
         while PyDict_Next(pending, &ppos, &key, &val):
-            if <object>val is not None and (<str><object>val).strip(" \t\n\r"):
+            if <object>val is not None and not c_is_blank(<object>val):
                 blank = False
                 break
         record.pending = {}
         if record.attrs_pending:
             record.attrs_pending = False
-            fields = PyDict_Copy(record.attrs)
+            fields = _PyDict_NewPresized(len(record.attrs) + len(pending))
+            PyDict_Update(fields, record.attrs)
             PyDict_Update(fields, pending)
             blank = False
         else:
