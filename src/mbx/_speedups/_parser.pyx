@@ -427,6 +427,12 @@ cdef class Engine:
         self.retry_len = 0
         try:
             if self.at_start:
+                if n - i < 2 and not final and (self.buf[i] == 0xFF or self.buf[i] == 0xFE):
+                    self.retry_len = 2
+                    return 0
+                if n - i >= 2 and ((self.buf[i] == 0xFF and self.buf[i + 1] == 0xFE)
+                                   or (self.buf[i] == 0xFE and self.buf[i + 1] == 0xFF)):
+                    self._fail(i, "xml-unsupported", "UTF-16 input is not supported: mbx reads UTF-8 only")
                 if n - i < 3 and not final and memcmp(self.buf + i, b"\xef\xbb\xbf", n - i) == 0:
                     self.retry_len = n - i + 1
                     return 0

@@ -41,6 +41,7 @@ class Engine:
     def __init__(self, nodes: list[PathNode], limits: Limits, source: str | None) -> None:
         self.source = source
         self.limits = limits
+        self._head: bytes | None = b""
         self.builder = builder = RecordBuilder(nodes, limits)
         self.parser = parser = expat.ParserCreate(encoding="UTF-8")
         parser.buffer_text = True
@@ -56,9 +57,20 @@ class Engine:
         parser.EntityDeclHandler = self._doctype
 
     def feed(self, data) -> None:
+        if self._head is not None:
+            # expat would switch to UTF-16 on a UTF-16 byte-order mark: refuse it first
+            self._head += bytes(data)
+            if len(self._head) < 2:
+                return
+            data, self._head = self._head, None
+            _refuse_utf16(data, self.source)
         self._run(data, False)
 
     def close(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            _refuse_utf16(head, self.source)
+            self._run(head, False)
         self._run(b"", True)
 
     def _run(self, data, final: bool) -> None:
@@ -138,6 +150,12 @@ class Engine:
         exc.mbx_location = {"source": self.source, "line": self.parser.CurrentLineNumber,
                             "column": self.parser.CurrentColumnNumber + 1, "path": self._path()}
         exc.add_note(f"raised by the handler of a record ending at {where} (in {self._path()})")
+
+
+def _refuse_utf16(head: bytes, source: str | None) -> None:
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise XmlSyntaxError("UTF-16 input is not supported: mbx reads UTF-8 only",
+                             code="xml-unsupported", source=source, line=1, column=1, path="/")
 
 
 def _check_name(name: str, limits: Limits) -> None:
