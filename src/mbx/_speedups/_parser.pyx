@@ -25,7 +25,7 @@ from libc.string cimport memchr, memcmp, memcpy, memmove
 import re
 
 from mbx.errors import MbxError, XmlForbiddenError, XmlLimitError, XmlSyntaxError
-from mbx._constants import GROUPED, IN_GROUP, REGISTERED, SELECTED_PARENT, SKIP
+from mbx._recordspec import GROUPED, IN_GROUP, REGISTERED, SELECTED_PARENT, SKIP, attach_to_group
 
 cdef extern from "_scan.h":
     size_t mbx_plain_text_run(const unsigned char* p, size_t n) nogil
@@ -1200,7 +1200,7 @@ cdef class Engine:
             PyDict_Update(record.built, fields)
         else:
             record.built = fields
-            _attach(record.owner.built, self.group_paths[record.node], fields)
+            attach_to_group(record.owner.built, self.group_paths[record.node], fields)
         return 0
 
     cdef int _dispatch(self, _Record record, dict fields) except -1:
@@ -1226,22 +1226,3 @@ cdef class Engine:
                 built.setdefault(key, value)
         self._dispatch(record, built)
         return 0
-
-
-@cython.wraparound(True)
-cdef _attach(dict into, tuple group_path, dict fields):
-    """Puts a descendant's record at ``wrapper -> name -> [records]``."""
-    node = into
-    for name in group_path[:-1]:
-        child = node.get(name)
-        if isinstance(child, list):
-            node = child[-1]
-        elif isinstance(child, dict):
-            node = child
-        else:
-            node[name] = node = {}
-    last = group_path[-1]
-    siblings = node.get(last)
-    if not isinstance(siblings, list):
-        node[last] = siblings = []
-    siblings.append(fields)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from mbx._constants import GROUPED, IN_GROUP, REGISTERED, SELECTED_PARENT, SKIP
+from mbx._recordspec import GROUPED, IN_GROUP, REGISTERED, SELECTED_PARENT, SKIP
 from mbx.errors import MbxError
 
 __all__ = ["GROUPED", "IN_GROUP", "REGISTERED", "SELECTED_PARENT", "SKIP", "Limits", "PathNode",

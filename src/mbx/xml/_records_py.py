@@ -11,6 +11,7 @@ their registered descendants into one nested record.
 from __future__ import annotations
 
 from mbx.errors import XmlLimitError
+from mbx._recordspec import attach_to_group
 from mbx.xml._paths import GROUPED, IN_GROUP, REGISTERED, SELECTED_PARENT, SKIP, Limits, PathNode
 
 _WS = " \t\n\r"
@@ -183,7 +184,7 @@ class RecordBuilder:
             record.built.update(fields)
         else:
             record.built = fields
-            self._attach(record.owner.built, self.nodes[record.node].group_path, fields)
+            attach_to_group(record.owner.built, self.nodes[record.node].group_path, fields)
 
     def _dispatch(self, record: _Record, fields: dict) -> None:
         self.record_bytes = 0
@@ -201,23 +202,6 @@ class RecordBuilder:
             frame.record = None
             frame.capture = None
             frame.text = None
-
-    @staticmethod
-    def _attach(into: dict, group_path: tuple[str, ...], fields: dict) -> None:
-        """Puts a descendant's record at ``wrapper -> name -> [records]``."""
-        node = into
-        for name in group_path[:-1]:
-            child = node.get(name)
-            if isinstance(child, list):
-                node = child[-1]
-            elif isinstance(child, dict):
-                node = child
-            else:
-                node[name] = node = {}
-        siblings = node.get(group_path[-1])
-        if not isinstance(siblings, list):
-            node[group_path[-1]] = siblings = []
-        siblings.append(fields)
 
     def _close_group(self, record: _Record) -> None:
         built = record.built
