@@ -14,11 +14,8 @@ import mbx.xml._core as core
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real"
 
 ENGINES = ["mbx.xml._parser_py"]
-try:
-    importlib.import_module("mbx._speedups._parser")
+if mbx.implementation == "cython":  # MBX_NO_EXTENSIONS=1 runs the pure engine alone
     ENGINES.append("mbx._speedups._parser")
-except ImportError:
-    pass
 
 
 def pytest_report_header(config):
