@@ -215,24 +215,30 @@ def _timed(method, data: bytes) -> float:
     return time.perf_counter() - start
 
 
-def peak_rss_above_interpreter(size: int) -> float:
-    """MiB of peak RSS that parsing a generated file of ``size`` adds, in a fresh process."""
+def peak_rss_above_interpreter(size: int) -> dict:
+    """Peak RSS (MiB) of parsing a generated file of ``size`` in a fresh process,
+    next to the peak of the same process that imports mbx and parses nothing."""
     path = Path(tempfile.gettempdir()) / f"mbx-bench-forum-{size}.xml"
     if not path.exists():
         forum_document(size)
     script = (
-        "import resource, sys\n"
+        "import sys\n"
         "import mbx.xml\n"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "n = [0]\n"
         "p = mbx.xml.Parser()\n"
         f"p.add_path({POST_PATH!r}, lambda r: n.__setitem__(0, n[0] + 1))\n"
-        "p.parse(sys.argv[1])\n"
-        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "print((after - before) / 1024)\n")
-    out = subprocess.run([sys.executable, "-c", script, str(path)], check=True,
-                         capture_output=True, text=True)
-    return float(out.stdout.strip())
+        "if sys.argv[2] == 'parse':\n"
+        "    p.parse(sys.argv[1])\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, from this parent
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(int(hwm.split()[1]) / 1024)\n")
+    peaks = {}
+    for mode in ("idle", "parse"):
+        out = subprocess.run([sys.executable, "-c", script, str(path), mode], check=True,
+                             capture_output=True, text=True)
+        peaks[mode] = float(out.stdout.strip())
+    return {"interpreter_mib": round(peaks["idle"], 1), "parsing_mib": round(peaks["parse"], 1),
+            "above_interpreter_mib": round(peaks["parse"] - peaks["idle"], 1)}
 
 
 def main(argv=None) -> int:
@@ -250,16 +256,18 @@ def main(argv=None) -> int:
     report = {"size_bytes": len(data), "implementation": mbx.implementation,
               "methods": measure(data, args.repeats)}
     if args.rss_size:
-        report["peak_rss_mib_above_interpreter"] = {
-            args.rss_size: round(peak_rss_above_interpreter(parse_size(args.rss_size)), 1)}
+        report["peak_rss"] = {"size": args.rss_size,
+                              **peak_rss_above_interpreter(parse_size(args.rss_size))}
     if args.json:
         print(json.dumps(report))
     else:
         print(f"{len(data) / 1e6:.1f} MB forum, best of {args.repeats}")
         for name, entry in report["methods"].items():
             print(f"  {name:<11} {entry['mb_per_s']:>8.1f} MB/s  {entry['ratio']:>5.2f}x pyexpat")
-        for size_name, mib in report.get("peak_rss_mib_above_interpreter", {}).items():
-            print(f"  peak RSS parsing {size_name}: +{mib} MiB above the interpreter")
+        if "peak_rss" in report:
+            rss = report["peak_rss"]
+            print(f"  peak RSS parsing {rss['size']}: {rss['parsing_mib']} MiB, "
+                  f"+{rss['above_interpreter_mib']} MiB above the interpreter's own")
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import tarfile
 import zipfile
-from pathlib import Path
+
 from typing import Iterator
 
 from conftest import FIXTURES

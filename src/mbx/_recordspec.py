@@ -16,6 +16,20 @@ GROUPED = 4
 IN_GROUP = 8
 
 
+#: Syntax errors found after the root element has closed are all reported as
+#: ``xml-junk-after-root``: expat's own classification there depends on how the
+#: input was split, and a code must not.
+JUNK_AFTER_ROOT_CODES = frozenset({
+    "xml-syntax", "xml-invalid-char", "xml-bad-reference", "xml-bad-declaration",
+    "xml-unclosed", "xml-mismatched-tag", "xml-duplicate-attribute", "xml-unsupported"})
+
+
+def token_guard(max_text: int) -> int:
+    """Raw bytes one markup token (tag, comment, CDATA section, instruction) may
+    span before it is refused: room for heavily escaped values, but bounded."""
+    return 2 * max_text + (1 << 20)
+
+
 class _Skip:
     """The type of :data:`SKIP`."""
 

@@ -25,7 +25,8 @@ from libc.string cimport memchr, memcmp, memcpy, memmove
 import re
 
 from mbx.errors import MbxError, XmlForbiddenError, XmlLimitError, XmlSyntaxError
-from mbx._recordspec import GROUPED, IN_GROUP, REGISTERED, SELECTED_PARENT, SKIP, attach_to_group
+from mbx._recordspec import (GROUPED, IN_GROUP, JUNK_AFTER_ROOT_CODES, REGISTERED,
+                             SELECTED_PARENT, SKIP, attach_to_group, token_guard)
 
 cdef extern from "_scan.h":
     size_t mbx_plain_text_run(const unsigned char* p, size_t n) nogil
@@ -216,7 +217,7 @@ cdef class Engine:
     cdef uchar* text
     cdef Py_ssize_t text_len, text_cap
     cdef long long text_bytes, record_bytes
-    cdef long long max_text, max_record
+    cdef long long max_text, max_record, token_guard
     cdef int max_name, max_attrs
     # attribute scratch: start/len of each name in the current tag
     cdef Py_ssize_t* attr_spans
@@ -256,6 +257,7 @@ cdef class Engine:
         self.max_attrs = limits.max_attributes
         self.max_text = limits.max_text
         self.max_record = limits.max_record
+        self.token_guard = token_guard(limits.max_text)
         self.buf_cap = 1 << 16
         self.buf = <uchar*>malloc(self.buf_cap)
         self.frames = <c_Frame*>malloc((self.max_depth + 2) * sizeof(c_Frame))
@@ -338,7 +340,7 @@ cdef class Engine:
             self._grow(self.buf_len + n)
         memcpy(self.buf + self.buf_len, &view[0], n)
         self.buf_len += n
-        if self.buf_len - self.pos < self.retry_len:
+        if self.buf_len - self.pos < self.retry_len and self.buf_len - self.pos <= self.token_guard:
             return
         self._run(False)
 
@@ -399,6 +401,8 @@ cdef class Engine:
 
     cdef int _fail(self, Py_ssize_t at, str code, str message, type cls=XmlSyntaxError) except -1:
         line, column = self._where(at)
+        if self.root_done and code in JUNK_AFTER_ROOT_CODES:
+            code = "xml-junk-after-root"
         raise cls(message, code=code, source=self.source, line=line, column=column,
                   path=self._path())
 
@@ -426,13 +430,15 @@ cdef class Engine:
         cdef uchar c
         self.retry_len = 0
         try:
-            if self.at_start:
-                if n - i < 2 and not final and (self.buf[i] == 0xFF or self.buf[i] == 0xFE):
+            if self.at_start and self.consumed + i == 0:
+                # the very first bytes: a UTF-8 byte-order mark is skipped, UTF-16/32 refused
+                if n - i < 2 and not final:
                     self.retry_len = 2
                     return 0
-                if n - i >= 2 and ((self.buf[i] == 0xFF and self.buf[i + 1] == 0xFE)
-                                   or (self.buf[i] == 0xFE and self.buf[i + 1] == 0xFF)):
-                    self._fail(i, "xml-unsupported", "UTF-16 input is not supported: mbx reads UTF-8 only")
+                elif n - i >= 2 and ((self.buf[i] == 0xFF and self.buf[i + 1] == 0xFE)
+                                   or (self.buf[i] == 0xFE and self.buf[i + 1] == 0xFF)
+                                   or self.buf[i] == 0 or self.buf[i + 1] == 0):
+                    self._fail(i, "xml-unsupported", "UTF-16 or UTF-32 input is not supported: mbx reads UTF-8 only")
                 if n - i < 3 and not final and memcmp(self.buf + i, b"\xef\xbb\xbf", n - i) == 0:
                     self.retry_len = n - i + 1
                     return 0
@@ -455,7 +461,9 @@ cdef class Engine:
                         else:
                             r = self._start_tag(i, n)
                     if r == NEED_MORE:
-                        self.retry_len = 2 * (n - i)
+                        # retry once the pending token has doubled (linear time overall),
+                        # but often enough that limits are checked as the token grows
+                        self.retry_len = min(2 * (n - i), (n - i) + self.max_text // 4 + 65536)
                         if self.retry_len < 64:
                             self.retry_len = n - i + 1
                         break
@@ -470,10 +478,10 @@ cdef class Engine:
                         break
                     i = r
                     self.pos = i
-            if n - self.pos > self.max_text * 8 + (1 << 20):
+            if n - self.pos > self.token_guard:
                 self._fail(self.pos, "xml-limit-text",
-                           f"a single markup token is larger than 8 x max_text={self.max_text}",
-                           XmlLimitError)
+                           f"a single markup token is larger than {self.token_guard} bytes "
+                           f"(2 x max_text + 1 MiB)", XmlLimitError)
             if final:
                 self._finish()
         except BaseException as exc:
@@ -521,8 +529,10 @@ cdef class Engine:
                 if k > 0:
                     i += k
                     continue
-                if k == 0 and not final:
-                    break
+                if k == 0:
+                    if not final:
+                        break
+                    self._fail(i, "xml-unclosed", "document ends inside a UTF-8 sequence")
                 self._fail(i, "xml-invalid-char", "invalid UTF-8 or a character XML does not allow")
             if c == b']':
                 if i + 2 >= n and not final:
@@ -689,7 +699,7 @@ cdef class Engine:
             return NEED_MORE
         if c_name_class[buf[j]] != 1:
             if buf[j] >= 0x80:
-                self._fail(j, "xml-unsupported", "non-ASCII names are not supported")
+                return self._non_ascii_name(j, n)
             self._fail(j, "xml-syntax", "a name was expected here")
         while j < n and c_name_class[buf[j]] != 0:
             j += 1
@@ -698,8 +708,18 @@ cdef class Engine:
         if j >= n:
             return NEED_MORE
         if buf[j] >= 0x80:
-            self._fail(j, "xml-unsupported", "non-ASCII names are not supported")
+            return self._non_ascii_name(j, n)
         return j
+
+    cdef Py_ssize_t _non_ascii_name(self, Py_ssize_t j, Py_ssize_t n) except -2:
+        """Refuses a name byte >= 0x80: bad UTF-8, or a non-ASCII name; NEED_MORE
+        while the sequence is incomplete (so the verdict does not depend on chunking)."""
+        cdef int k = c_utf8_length(self.buf + j, self.buf + n)
+        if k == 0:
+            return NEED_MORE
+        if k < 0:
+            self._fail(j, "xml-invalid-char", "invalid UTF-8 or a character XML does not allow")
+        self._fail(j, "xml-unsupported", "non-ASCII names are not supported")
 
     cdef Py_ssize_t _start_tag(self, Py_ssize_t i, Py_ssize_t n) except -2:
         cdef const uchar* buf = self.buf
@@ -788,6 +808,10 @@ cdef class Engine:
                 while j < n and c_attr_class[buf[j]] == 0:
                     j += 1
                 attr_total += j - k
+                if attr_total > self.max_text:
+                    self._fail(a_start, "xml-limit-text",
+                               f"attribute values longer than max_text={self.max_text} bytes",
+                               XmlLimitError)
                 if registered and j > k:
                     self._attr_append(buf + k, j - k)
                 if j >= n:

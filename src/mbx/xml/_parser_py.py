@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from xml.parsers import expat
 
+from mbx._recordspec import JUNK_AFTER_ROOT_CODES, token_guard
 from mbx.errors import MbxError, XmlError, XmlForbiddenError, XmlLimitError, XmlSyntaxError
 from mbx.xml._paths import Limits, PathNode
 from mbx.xml._records_py import RecordBuilder, utf8_size
@@ -42,6 +43,11 @@ class Engine:
         self.source = source
         self.limits = limits
         self._head: bytes | None = b""
+        self._guard = token_guard(limits.max_text)
+        self._fed = 0
+        self._wait = 0
+        self._held: list[bytes] = []
+        self._held_size = 0
         self.builder = builder = RecordBuilder(nodes, limits)
         self.parser = parser = expat.ParserCreate(encoding="UTF-8")
         parser.buffer_text = True
@@ -58,32 +64,54 @@ class Engine:
 
     def feed(self, data) -> None:
         if self._head is not None:
-            # expat would switch to UTF-16 on a UTF-16 byte-order mark: refuse it first
+            # expat would switch to UTF-16 on a byte-order mark or a NUL byte: refuse first
             self._head += bytes(data)
             if len(self._head) < 2:
                 return
             data, self._head = self._head, None
             _refuse_utf16(data, self.source)
+        if self._wait:
+            # expat rescans an unfinished token on every call: hand it more only once
+            # the held bytes have doubled, which keeps the total work linear
+            self._held.append(bytes(data))
+            self._held_size += len(data)
+            if self._held_size < self._wait and self._held_size <= self._guard:
+                return
+            data = b"".join(self._held)
+            self._held, self._held_size = [], 0
         self._run(data, False)
+        self._fed += len(data)
+        unfinished = self._fed - self.parser.CurrentByteIndex
+        if unfinished > self._guard:
+            raise XmlLimitError(f"a single markup token is larger than {self._guard} bytes "
+                                "(2 x max_text + 1 MiB)", code="xml-limit-text",
+                                source=self.source, line=self.parser.CurrentLineNumber,
+                                column=self.parser.CurrentColumnNumber + 1, path=self._path())
+        self._wait = unfinished if unfinished > (1 << 16) else 0
 
     def close(self) -> None:
         if self._head is not None:
             head, self._head = self._head, None
             _refuse_utf16(head, self.source)
             self._run(head, False)
+        if self._held:
+            held, self._held, self._held_size = b"".join(self._held), [], 0
+            self._run(held, False)
         self._run(b"", True)
 
     def _run(self, data, final: bool) -> None:
         try:
             self.parser.Parse(data, final)
         except expat.ExpatError as exc:
-            code = _EXPAT_CODES.get(exc.code, "xml-syntax")
+            code = self._after_root(_EXPAT_CODES.get(exc.code, "xml-syntax"))
             raise XmlSyntaxError(expat.errors.messages[exc.code], code=code, source=self.source,
                                  line=exc.lineno, column=exc.offset + 1, path=self._path()) from None
         except MbxError as exc:
             if exc is self.builder.handler_error:
+                self._locate_handler_error(exc)
                 raise
             self._locate(exc)
+            exc.code = self._after_root(exc.code)
             raise
         except BaseException as exc:
             if exc is self.builder.handler_error:
@@ -132,6 +160,11 @@ class Engine:
 
     # -- locations ----------------------------------------------------------------
 
+    def _after_root(self, code: str) -> str:
+        if self.builder.root_done and code in JUNK_AFTER_ROOT_CODES:
+            return "xml-junk-after-root"
+        return code
+
     def _path(self) -> str:
         return "/" + "/".join(frame.name for frame in self.builder.stack[1:])
 
@@ -153,8 +186,8 @@ class Engine:
 
 
 def _refuse_utf16(head: bytes, source: str | None) -> None:
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise XmlSyntaxError("UTF-16 input is not supported: mbx reads UTF-8 only",
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or 0 in head[:2]:
+        raise XmlSyntaxError("UTF-16 or UTF-32 input is not supported: mbx reads UTF-8 only",
                              code="xml-unsupported", source=source, line=1, column=1, path="/")
 
 

@@ -73,6 +73,7 @@ class RecordBuilder:
         self.text_bytes = 0
         #: The exception a handler raised, so the engine can tell it from its own.
         self.handler_error: BaseException | None = None
+        self.root_done = False
 
     # -- events -----------------------------------------------------------------
 
@@ -126,6 +127,8 @@ class RecordBuilder:
 
     def end(self, name: str = "") -> None:
         frame = self.stack.pop()
+        if len(self.stack) == 1:
+            self.root_done = True
         self.text_bytes = 0
         if frame.capture is not None:
             value = "".join(frame.text)
