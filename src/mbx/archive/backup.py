@@ -1,0 +1,182 @@
+"""``open_backup``: one object over a backup, whatever its container.
+
+Place in the data flow: the front door of the archive layer. It sniffs the
+container (``detect``), hands the path to the matching reader (``tar_reader``,
+``zip_reader``, ``folder_reader``) and offers the same listing and streaming
+methods over all three, plus format detection and the ``.ARCHIVE_INDEX``.
+The XML layer and the consumers (inspect, verify, transform, restore) start
+here::
+
+    with open_backup("course.mbz") as backup:
+        for info, stream in backup.iter_members():    # one sequential pass
+            ...
+
+Nothing is extracted and nothing is written, ever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Iterator
+from typing import Protocol
+
+from mbx.archive.base import ARCHIVE_INDEX_NAME, ArchiveLimits, IgnoredMember, MemberInfo
+from mbx.archive.detect import detect_format, sniff_container
+from mbx.archive.folder_reader import FolderContainer
+from mbx.archive.index import parse_archive_index
+from mbx.archive.tar_reader import TarGzContainer
+from mbx.archive.zip_reader import ZipContainer
+from mbx.errors import ArchiveError
+
+__all__ = ["Backup", "open_backup"]
+
+
+class _Container(Protocol):
+    kind: str
+    ignored: tuple[IgnoredMember, ...] | None
+
+    def members(self) -> Iterator[MemberInfo]: ...
+    def iter_members(self) -> Iterator[tuple[MemberInfo, io.BufferedReader]]: ...
+    def open(self, name: str) -> io.BufferedReader: ...
+    def close(self) -> None: ...
+
+
+_CONTAINERS = {"tar.gz": TarGzContainer, "zip": ZipContainer, "folder": FolderContainer}
+
+
+def open_backup(path: str | os.PathLike[str], *, limits: ArchiveLimits = ArchiveLimits()
+                ) -> Backup:
+    """Opens a ``.mbz`` (tar.gz or zip, zip64 included) or an extracted backup folder.
+
+    Anything else raises :class:`~mbx.errors.ArchiveError` with code
+    ``archive-unknown-container`` (or ``archive-not-found``). zip and folder
+    backups are checked whole here; a tar.gz is checked as it is read.
+    """
+    path = os.fspath(path)
+    kind = sniff_container(path)
+    return Backup(path, _CONTAINERS[kind](path, limits), limits)
+
+
+class Backup:
+    """A backup opened by :func:`open_backup`: list it, detect its format, stream its members.
+
+    Every refusal (unsafe names, links, devices, duplicates, truncated or
+    corrupt data, bombs, limits) is an :class:`~mbx.errors.ArchiveError` with
+    a stable ``code``. For a tar.gz, each listing or streaming walk is one
+    sequential pass over the file, and the checks that need the whole file
+    are made when a full walk (:meth:`members`, :meth:`iter_members`) ends.
+    """
+
+    def __init__(self, path: str, container: _Container, limits: ArchiveLimits) -> None:
+        self.path = path
+        self.limits = limits
+        self._container = container
+        self._format: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """The container: ``"tar.gz"``, ``"zip"`` or ``"folder"``."""
+        return self._container.kind
+
+    @property
+    def format(self) -> str:
+        """``"moodle2"``, ``"moodle1"``, ``"imscc"`` or ``"unknown"``, from the top-level names.
+
+        A tar.gz whose first member is ``.ARCHIVE_INDEX`` is judged from the
+        index alone; otherwise its entries are read until ``moodle_backup.xml``
+        turns up (to the end if it never does).
+        """
+        if self._format is None:
+            self._format = self._detect_format()
+        return self._format
+
+    def _detect_format(self) -> str:
+        if isinstance(self._container, TarGzContainer):
+            index_stream = self._container.index_if_first()
+            if index_stream is not None:
+                with index_stream:
+                    try:
+                        return detect_format(parse_archive_index(
+                            index_stream, limits=self.limits, source=self.path))
+                    except ArchiveError as error:
+                        if error.code != "archive-bad-index":
+                            raise
+        with contextlib.closing(self._container.members()) as members:
+            return detect_format(members)
+
+    @property
+    def ignored(self) -> tuple[IgnoredMember, ...]:
+        """Entries left out on purpose (see :class:`IgnoredMember` for the reasons).
+
+        macOS ``._*`` and ``__MACOSX/`` litter, and tar hard links that repeat
+        the file they name. For a tar.gz this needs a full pass, made here if
+        none has finished yet.
+        """
+        if self._container.ignored is None:
+            for _ in self._container.members():
+                pass
+        return self._container.ignored or ()
+
+    def members(self) -> Iterator[MemberInfo]:
+        """Every member (files and directories) in archive order, ignored ones left out."""
+        return self._container.members()
+
+    def iter_members(self) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
+        """``(info, stream)`` for every member, in archive order, in one sequential pass.
+
+        Each stream is valid until the next item is taken: the pass then skips
+        what was not read and closes it. A directory comes with an empty stream.
+        """
+        return self._container.iter_members()
+
+    def open(self, name: str, mode: str = "rb") -> io.BufferedReader:
+        """A binary file object streaming one member (``name`` as :meth:`members` gives it).
+
+        ``mode`` is ``"rb"`` (or ``"r"``, as ``ZipFile.open`` takes it). For a
+        tar.gz the archive is inflated up to that member.
+        """
+        if mode not in ("r", "rb"):
+            raise ValueError(f"archive members open for reading only ('rb'), not {mode!r}")
+        return self._container.open(_lookup_name(name))
+
+    def read_index(self) -> list[MemberInfo] | None:
+        """The entries of ``.ARCHIVE_INDEX``, or None when the backup has none.
+
+        Instant for a tar.gz whose first member is the index, as Moodle writes
+        them: only the first entries are inflated. The index is what the
+        archive claims; :meth:`members` is what it holds.
+        """
+        try:
+            stream = self._container.open(ARCHIVE_INDEX_NAME)
+        except ArchiveError as error:
+            if error.code in ("archive-member-not-found", "archive-member-is-directory"):
+                return None
+            raise
+        with stream:
+            return parse_archive_index(stream, limits=self.limits, source=self.path)
+
+    def close(self) -> None:
+        """Releases the backup's own file handle.
+
+        Close zip member streams first: they read through it. tar.gz and folder
+        streams own their files.
+        """
+        self._container.close()
+
+    def __enter__(self) -> Backup:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Backup {self.kind} {self.path!r}>"
+
+
+def _lookup_name(name: str) -> str:
+    """``./a/b/`` and ``a/b`` name the same member."""
+    if not isinstance(name, str):
+        raise TypeError(f"member name must be a str, not {type(name).__name__}")
+    return "/".join(part for part in name.split("/") if part not in ("", "."))
