@@ -26,9 +26,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    summary = commands.add_parser("summary", help="summarise an extracted moodle2 backup")
-    summary.add_argument("backup", help="folder holding moodle_backup.xml")
-    summary.add_argument("--json", action="store_true", help="print JSON")
+    ls = commands.add_parser("ls", help="what a backup holds: course, sections, activities, counts")
+    ls.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    ls.add_argument("-l", dest="long", action="store_true",
+                    help="list every member with size and time, like tar tv")
+    ls.add_argument("--json", action="store_true", help="print JSON")
+
+    cat = commands.add_parser("cat", help="stream one member of a backup to stdout")
+    cat.add_argument("backup", help=".mbz file or extracted backup folder")
+    cat.add_argument("member", help="member name, e.g. moodle_backup.xml")
 
     records = commands.add_parser("records", help="stream the records of one path of an XML file")
     records.add_argument("file", help="XML file, or - for stdin")
@@ -69,10 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUG
 
 
-def _summary(args) -> int:
-    from mbx.summary import summarize_backup
+def _ls(args) -> int:
+    from mbx.inspect import list_members, summarize
 
-    result = summarize_backup(args.backup)
+    if args.long:
+        return _ls_members(list_members(args.backup), args.json)
+    result = summarize(args.backup)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -80,13 +88,37 @@ def _summary(args) -> int:
     print(f"{course['fullname']} ({course['shortname']})")
     print(f"  {result['type']} backup written by Moodle {result['moodle_release']}")
     for section in result["sections"]:
-        print(f"  [{section['sectionid']}] {section['title']}")
+        print(f"  {section['number']:>3}  {section['title']}")
         for activity in section["activities"]:
-            print(f"      {activity['modulename']:<10} {activity['title']}")
-    counts = result["counts"]
+            print(f"         {activity['modulename']:<10} {activity['title']}")
+    counts, sizes = result["counts"], result["sizes"]
     print(f"  {counts['activities']} activities, {counts['users']} users, "
-          f"{counts['files']} files, {counts['questions']} questions; "
-          f"{result['xml']['members']} XML files, {result['xml']['bytes']} bytes")
+          f"{counts['files']} files, {counts['questions']} questions")
+    print(f"  {sizes['members']} members, {sizes['total']} bytes "
+          f"({sizes['xml']} in XML, {sizes['files']} in files)")
+    return EXIT_OK
+
+
+def _ls_members(members, as_json: bool) -> int:
+    import time
+
+    if as_json:
+        print(json.dumps([{"name": m.name, "size": m.size, "mtime": m.mtime, "is_dir": m.is_dir}
+                          for m in members]))
+        return EXIT_OK
+    for member in members:
+        when = (time.strftime("%Y-%m-%d %H:%M", time.gmtime(member.mtime))
+                if member.mtime is not None else "?" * 16)
+        kind = "d" if member.is_dir else "-"
+        print(f"{kind} {member.size:>12} {when} {member.name}{'/' if member.is_dir else ''}")
+    return EXIT_OK
+
+
+def _cat(args) -> int:
+    from mbx.inspect import copy_member
+
+    copy_member(args.backup, args.member, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
     return EXIT_OK
 
 
@@ -107,7 +139,7 @@ def _records(args) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"summary": _summary, "records": _records}
+_COMMANDS = {"ls": _ls, "cat": _cat, "records": _records}
 
 
 def entry_point() -> None:

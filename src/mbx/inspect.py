@@ -1,0 +1,152 @@
+"""Inspection: what a backup holds, read in one streaming pass.
+
+A consumer of both lower layers: ``mbx.archive`` hands over the members of a
+``.mbz`` (tar.gz or zip) or an extracted folder in archive order, and
+``mbx.xml`` turns the few XML files that matter into records as they stream
+by. Nothing is extracted and no member is held in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, BinaryIO, Iterator
+
+from mbx.archive import MemberInfo, open_backup
+from mbx.errors import FormatError
+from mbx.xml import Parser
+
+INFORMATION = "/moodle_backup/information"
+_SECTION_XML = re.compile(r"sections/section_(\d+)/section\.xml")
+#: member -> {record path: name of the count}
+_COUNTED = {
+    "users.xml": {"/users/user": "users"},
+    "files.xml": {"/files/file": "files"},
+    "questions.xml": {
+        "/question_categories/question_category/questions/question": "questions",
+        "/question_categories/question_category/question_bank_entries/question_bank_entry"
+        "/question_version/question_versions/questions/question": "questions"},
+}
+
+
+def read_information(stream: BinaryIO | str | os.PathLike, source: str | None = None) -> dict:
+    """The grouped ``information`` record of a ``moodle_backup.xml``, as Moodle reads it."""
+    found: list[dict] = []
+    parser = Parser(source=source)
+    parser.add_path(INFORMATION, found.append, grouped=True)
+    for below in ("details/detail", "contents/activities/activity", "contents/sections/section",
+                  "contents/course", "settings/setting"):
+        parser.add_path(f"{INFORMATION}/{below}")
+    parser.parse(stream)
+    if not found:
+        raise FormatError("moodle_backup.xml has no <information> block",
+                          code="format-no-information", source=source)
+    return found[0]
+
+
+def count_records(stream: BinaryIO, paths: dict[str, str], source: str | None = None
+                  ) -> dict[str, int]:
+    """How many records each of ``{path: count name}`` yields in one XML stream."""
+    counts = dict.fromkeys(paths.values(), 0)
+    parser = Parser(source=source)
+    for path, name in paths.items():
+        parser.add_path(path, lambda record, name=name: counts.__setitem__(name, counts[name] + 1))
+    parser.parse(stream)
+    return counts
+
+
+def _section_number(stream: BinaryIO, source: str) -> str | None:
+    numbers: list[str | None] = []
+    parser = Parser(source=source)
+    parser.add_path("/section", lambda record: numbers.append(record.get("number")))
+    parser.parse(stream)
+    return numbers[0] if numbers else None
+
+
+def summarize(path: str | os.PathLike) -> dict[str, Any]:
+    """What a person wants to know before restoring: course, sections, activities, counts.
+
+    Works on a ``.mbz`` (tar.gz or zip) or an extracted folder, in one pass.
+    The keys are stable (``mbx ls --json`` prints this dict).
+    """
+    with open_backup(path) as backup:
+        if backup.format != "moodle2":
+            raise FormatError(f"{backup.format} backups cannot be summarised yet "
+                              "(only moodle2)", code="format-unsupported", source=os.fspath(path))
+        info = None
+        numbers: dict[str, str | None] = {}
+        counts = {"users": 0, "files": 0, "questions": 0}
+        sizes = {"total": 0, "xml": 0, "files": 0}
+        members = 0
+        for member, stream in backup.iter_members():
+            if member.is_dir:
+                continue
+            members += 1
+            sizes["total"] += member.size
+            name = member.name
+            if name.endswith(".xml"):
+                sizes["xml"] += member.size
+            elif name.startswith("files/"):
+                sizes["files"] += member.size
+            if name == "moodle_backup.xml":
+                info = read_information(stream, source=name)
+            elif name in _COUNTED:
+                for key, value in count_records(stream, _COUNTED[name], source=name).items():
+                    counts[key] += value
+            elif match := _SECTION_XML.fullmatch(name):
+                numbers[match.group(1)] = _section_number(stream, name)
+    if info is None:
+        raise FormatError("moodle_backup.xml could not be read", code="format-no-information",
+                          source=os.fspath(path))
+    return _shape(info, numbers, counts, sizes, members)
+
+
+def _shape(info: dict, numbers: dict, counts: dict, sizes: dict, members: int) -> dict:
+    contents = info.get("contents") or {}
+    activities = (contents.get("activities") or {}).get("activity", [])
+    sections = []
+    for position, section in enumerate((contents.get("sections") or {}).get("section", [])):
+        sectionid = section.get("sectionid")
+        number = numbers.get(sectionid)
+        sections.append({
+            "number": int(number) if number and number.isdigit() else position,
+            "sectionid": sectionid,
+            "title": section.get("title"),
+            "activities": [{"moduleid": a.get("moduleid"), "modulename": a.get("modulename"),
+                            "title": a.get("title")}
+                           for a in activities if a.get("sectionid") == sectionid],
+        })
+    details = (info.get("details") or {}).get("detail") or [{}]
+    return {
+        "format": "moodle2",
+        "name": info.get("name"),
+        "moodle_release": info.get("moodle_release"),
+        "backup_release": info.get("backup_release"),
+        "backup_date": info.get("backup_date"),
+        "type": details[0].get("type"),
+        "course": {"fullname": info.get("original_course_fullname"),
+                   "shortname": info.get("original_course_shortname")},
+        "sections": sections,
+        "counts": {**counts, "activities": len(activities)},
+        "sizes": {**sizes, "members": members},
+    }
+
+
+def list_members(path: str | os.PathLike) -> Iterator[MemberInfo]:
+    """Every member with size and time, like ``tar tv``; the index when there is one."""
+    with open_backup(path) as backup:
+        index = backup.read_index()
+        yield from index if index is not None else backup.members()
+
+
+def copy_member(path: str | os.PathLike, name: str, out: BinaryIO) -> int:
+    """Streams one member to ``out``; returns the number of bytes written."""
+    with open_backup(path) as backup, backup.open(name) as stream:
+        written = 0
+        while chunk := stream.read(1 << 20):
+            out.write(chunk)
+            written += len(chunk)
+        return written
+
+
+__all__ = ["copy_member", "count_records", "list_members", "read_information", "summarize"]
