@@ -108,3 +108,15 @@ def test_ls_counts_on_real_archives_match_the_manifest(corpus):
             assert modules == entry["activities"], entry["item"]
         checked += 1
     assert checked >= 20
+
+
+def test_verify_command(tmp_path, capsys):
+    assert main(["verify", str(SAMPLE)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("sound")
+    broken = tmp_path / "broken"
+    import shutil
+    shutil.copytree(SAMPLE, broken)
+    (broken / "users.xml").write_bytes(b"<users>\n<user id='1'>")
+    assert main(["verify", str(broken), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert any(p["member"] == "users.xml" and p["code"].startswith("xml-") for p in report["problems"])

@@ -2,7 +2,8 @@
 
 Results go to stdout, diagnostics to stderr. Exit codes: 0 success, 1 the input
 was refused (an :class:`~mbx.errors.MbxError`, one line, or JSON with
-``--json``), 2 usage errors, 3 an unexpected failure (traceback with ``--debug``).
+``--json``) or ``verify`` found problems, 2 usage errors, 3 an unexpected
+failure (traceback with ``--debug``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="deliver the element with registered descendants nested")
     records.add_argument("--below", action="append", default=[], metavar="RELPATH",
                          help="with --grouped: a descendant to collect (repeatable)")
+    verify = commands.add_parser(
+        "verify", help="check a backup is sound: XML, blobs, references, folders, index")
+    verify.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    verify.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -139,7 +144,30 @@ def _records(args) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"ls": _ls, "cat": _cat, "records": _records}
+def _verify(args) -> int:
+    from mbx.verify import verify
+
+    report = verify(args.backup)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return EXIT_OK if report.ok else EXIT_REFUSED
+    checked = report.checked
+    print(f"checked {args.backup}: {checked['xml_members']} XML members, "
+          f"{checked['blobs']} blobs, {checked['files_records']} files.xml records, "
+          f"{checked['references']} references, {checked['activities']} activities, "
+          f"{checked['sections']} sections, {checked['index_entries']} index entries")
+    if report.unknown_ref_kinds:
+        print(f"  not checked: reference kinds {', '.join(report.unknown_ref_kinds)}")
+    for problem in report.problems:
+        print(f"  {problem}")
+    if report.ok:
+        print("sound")
+        return EXIT_OK
+    print(f"{len(report.problems)} problem(s)")
+    return EXIT_REFUSED
+
+
+_COMMANDS = {"ls": _ls, "cat": _cat, "records": _records, "verify": _verify}
 
 
 def entry_point() -> None:

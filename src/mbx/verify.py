@@ -1,0 +1,316 @@
+"""Verification: is a backup internally sound, checked in one streaming pass.
+
+A consumer of both lower layers, like :mod:`mbx.inspect`: ``mbx.archive``
+hands over the members in archive order, every ``*.xml`` member is parsed by
+``mbx.xml.Parser`` as it streams by, every blob under ``files/`` is hashed
+with SHA-1 in 1 MiB reads. Members come in archive order (blobs before
+``files.xml`` in a tar.gz), so only small sets of strings are collected on
+the way (blob names, file and user ids, references, folders) and the
+cross-checks are made at the end. Nothing is extracted and no member is held
+in memory.
+
+Checks (format doc §2, §3.2, §5):
+
+- every ``*.xml`` member is well-formed (the XML error's code, line, column);
+- every blob ``files/xx/<sha1>`` hashes to its name and ``xx`` is its prefix;
+- every ``files.xml`` record that is not a directory (``.``) has its blob;
+- every ``inforef.xml`` file reference names a ``files.xml`` record, every user
+  reference a ``users.xml`` user (when ``users.xml`` lists any); other known
+  reference kinds are counted, unknown kinds are counted and named;
+- activities and sections listed in ``moodle_backup.xml`` have their folder,
+  and every ``activities/*`` and ``sections/*`` folder is listed;
+- ``.ARCHIVE_INDEX``, when present, matches the members (names, file sizes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from typing import Any, BinaryIO
+
+import msgspec
+
+from mbx.archive import ARCHIVE_INDEX_NAME, open_backup, parse_archive_index
+from mbx.errors import FormatError, MbxError
+from mbx.inspect import read_information
+from mbx.xml import Parser
+
+__all__ = ["Problem", "VerifyReport", "verify"]
+
+READ_SIZE = 1 << 20
+_BLOB = re.compile(r"files/([^/]+)/([^/]+)")
+_SHA1 = re.compile(r"[0-9a-f]{40}")
+_TOP_FOLDER = re.compile(r"(activities|sections)/([^/]+)(?:/|$)")
+#: The reference groups Moodle writes (``backup_helper::get_inforef_itemnames()``).
+_KNOWN_REFS = ("user", "grouping", "group", "role", "file", "scale", "outcome", "grade_item",
+               "question_category")
+_REF_TAG = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.\-]*ref)[\s/>]")
+
+
+class Problem(msgspec.Struct, frozen=True):
+    """One thing found wrong; ``member`` and the location when known."""
+
+    code: str
+    message: str
+    member: str | None = None
+    line: int | None = None
+    column: int | None = None
+
+    def location(self) -> str:
+        parts = [self.member or "<backup>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def __str__(self) -> str:
+        return f"{self.location()}: {self.message} [{self.code}]"
+
+
+def _counts() -> dict[str, int]:
+    return dict.fromkeys(("xml_members", "blobs", "files_records", "references", "activities",
+                          "sections", "index_entries"), 0)
+
+
+class VerifyReport(msgspec.Struct):
+    """What :func:`verify` checked (counts) and what it found wrong."""
+
+    path: str
+    checked: dict[str, int] = msgspec.field(default_factory=_counts)
+    problems: list[Problem] = msgspec.field(default_factory=list)
+    #: Reference kinds found in inforef.xml files that mbx does not check.
+    unknown_ref_kinds: list[str] = msgspec.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def codes(self) -> set[str]:
+        return {problem.code for problem in self.problems}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description with stable keys."""
+        return {"path": self.path, "ok": self.ok, "checked": dict(self.checked),
+                "unknown_ref_kinds": list(self.unknown_ref_kinds),
+                "problems": [msgspec.structs.asdict(problem) for problem in self.problems]}
+
+
+class _State:
+    """The small sets collected during the pass."""
+
+    def __init__(self, report: VerifyReport) -> None:
+        self.report = report
+        self.blobs: set[str] = set()
+        #: contenthash -> first files.xml record id needing it
+        self.needed_blobs: dict[str, str] = {}
+        self.file_ids: set[str] = set()
+        self.user_ids: set[str] = set()
+        self.users_xml = False
+        #: (kind, id, member) of every reference
+        self.references: list[tuple[str, str, str]] = []
+        self.unknown_kinds: set[str] = set()
+        self.folders: dict[str, set[str]] = {"activities": set(), "sections": set()}
+        self.listed: dict[str, list[str]] | None = None
+        self.listing_seen = False
+        self.index: list | None = None
+        #: name -> (size, is_dir) of every member seen
+        self.members: dict[str, tuple[int, bool]] = {}
+
+    def problem(self, code: str, message: str, member: str | None = None,
+                line: int | None = None, column: int | None = None) -> None:
+        self.report.problems.append(Problem(code, message, member, line, column))
+
+
+def verify(path: str | os.PathLike) -> VerifyReport:
+    """Checks a moodle2 backup (``.mbz`` tar.gz or zip, or a folder) in one pass.
+
+    Raises :class:`~mbx.errors.ArchiveError` when the container itself is
+    refused and :class:`~mbx.errors.FormatError` for formats other than
+    moodle2; everything else found wrong is a :class:`Problem` in the report.
+    """
+    report = VerifyReport(path=os.fspath(path))
+    state = _State(report)
+    with open_backup(path) as backup:
+        if backup.format != "moodle2":
+            raise FormatError(f"{backup.format} backups cannot be verified yet (only moodle2)",
+                              code="format-unsupported", source=os.fspath(path))
+        for member, stream in backup.iter_members():
+            state.members[member.name] = (member.size, member.is_dir)
+            match = _TOP_FOLDER.match(member.name)
+            if match and (member.is_dir or "/" in member.name[match.end(2):]):
+                state.folders[match.group(1)].add(f"{match.group(1)}/{match.group(2)}")
+            if member.is_dir:
+                continue
+            _check_member(state, member.name, stream)
+    _cross_check(state)
+    report.unknown_ref_kinds = sorted(state.unknown_kinds)
+    return report
+
+
+def _check_member(state: _State, name: str, stream: BinaryIO) -> None:
+    if name == ARCHIVE_INDEX_NAME:
+        try:
+            state.index = parse_archive_index(stream, source=name)
+        except MbxError as error:
+            state.problem(error.code, error.message, name, error.line, error.column)
+        return
+    if match := _BLOB.fullmatch(name):
+        _check_blob(state, name, match.group(1), match.group(2), stream)
+        return
+    if name.startswith("files/"):
+        state.problem("verify-bad-blob-name", "not a blob path files/<xx>/<sha1>", name)
+        return
+    if not name.endswith(".xml"):
+        return
+    state.report.checked["xml_members"] += 1
+    parser = Parser(source=name)
+    base = name.rsplit("/", 1)[-1]
+    try:
+        if name == "moodle_backup.xml":
+            state.listing_seen = True
+            _read_listing(state, stream, name)
+            return
+        if name == "files.xml":
+            parser.add_path("/files/file", lambda record: _file_record(state, record))
+        elif name == "users.xml":
+            state.users_xml = True
+            parser.add_path("/users/user", lambda record: state.user_ids.add(
+                str(record.get("id") or "")))
+        elif base == "inforef.xml":
+            _parse_inforef(state, parser, stream, name)
+            return
+        parser.parse(stream)
+    except MbxError as error:
+        state.problem(error.code, error.message, name, error.line, error.column)
+
+
+def _check_blob(state: _State, name: str, prefix: str, digest_name: str,
+                stream: BinaryIO) -> None:
+    state.report.checked["blobs"] += 1
+    digest = hashlib.sha1()
+    while chunk := stream.read(READ_SIZE):
+        digest.update(chunk)
+    actual = digest.hexdigest()
+    if not _SHA1.fullmatch(digest_name):
+        state.problem("verify-bad-blob-name", "blob name is not a lowercase SHA-1", name)
+    elif actual != digest_name:
+        state.problem("verify-blob-hash", f"content has SHA-1 {actual}, not its name", name)
+    if prefix != digest_name[:2]:
+        state.problem("verify-blob-prefix",
+                      f"folder {prefix!r} is not the first two digits of {digest_name[:2]!r}",
+                      name)
+    state.blobs.add(digest_name)
+
+
+def _file_record(state: _State, record: dict) -> None:
+    state.report.checked["files_records"] += 1
+    file_id = str(record.get("id") or "")
+    state.file_ids.add(file_id)
+    contenthash = record.get("contenthash") or ""
+    if record.get("filename") != "." and contenthash:
+        state.needed_blobs.setdefault(contenthash, file_id)
+
+
+def _parse_inforef(state: _State, parser: Parser, stream: BinaryIO, name: str) -> None:
+    for kind in _KNOWN_REFS:
+        parser.add_path(f"/inforef/{kind}ref/{kind}",
+                        lambda record, kind=kind: state.references.append(
+                            (kind, str(record.get("id") or ""), name)))
+    tail = b""
+
+    def scanned():
+        nonlocal tail
+        while chunk := stream.read(READ_SIZE):
+            for tag in _REF_TAG.findall(tail + chunk):
+                group = tag.decode("ascii", "replace")
+                if group != "inforef" and group[:-3] not in _KNOWN_REFS:
+                    state.unknown_kinds.add(group)
+            tail = chunk[-128:]
+            yield chunk
+
+    parser.parse(scanned())
+
+
+def _read_listing(state: _State, stream: BinaryIO, name: str) -> None:
+    info = read_information(stream, source=name)
+    contents = info.get("contents") or {}
+    state.listed = {
+        "activities": [a.get("directory") or "" for a in
+                       (contents.get("activities") or {}).get("activity", [])],
+        "sections": [s.get("directory") or "" for s in
+                     (contents.get("sections") or {}).get("section", [])],
+    }
+
+
+def _cross_check(state: _State) -> None:
+    checked = state.report.checked
+    for contenthash, file_id in sorted(state.needed_blobs.items()):
+        if contenthash not in state.blobs:
+            state.problem("verify-missing-blob",
+                          f"files.xml record {file_id} needs blob "
+                          f"files/{contenthash[:2]}/{contenthash}, absent", "files.xml")
+
+    check_users = state.users_xml and bool(state.user_ids)
+    for kind, ref_id, member in state.references:
+        checked["references"] += 1
+        if kind == "file" and ref_id not in state.file_ids:
+            state.problem("verify-missing-file-record",
+                          f"fileref {ref_id} has no files.xml record", member)
+        elif kind == "user" and check_users and ref_id not in state.user_ids:
+            state.problem("verify-missing-user", f"userref {ref_id} has no users.xml user",
+                          member)
+
+    if state.listed is None:
+        if not state.listing_seen:
+                state.problem("verify-no-moodle-backup", "moodle_backup.xml is missing")
+    else:
+        for kind in ("activities", "sections"):
+            listed = state.listed[kind]
+            checked[kind] = len(listed)
+            present = state.folders[kind]
+            for directory in listed:
+                folder = directory.strip("/")
+                if folder not in present:
+                    state.problem("verify-missing-folder",
+                                  f"{kind[:-1]} folder {folder!r} listed in moodle_backup.xml "
+                                  "is not in the backup", "moodle_backup.xml")
+            listed_set = {directory.strip("/") for directory in listed}
+            for folder in sorted(present - listed_set):
+                state.problem("verify-unlisted-folder",
+                              f"folder {folder!r} is not listed in moodle_backup.xml", folder)
+
+    if state.index is not None:
+        _check_index(state)
+
+
+def _check_index(state: _State) -> None:
+    checked = state.report.checked
+    members = state.members
+    indexed = {entry.name for entry in state.index}
+    checked["index_entries"] = len(state.index)
+    prefixes = {name.rsplit("/", 1)[0] for name in members if "/" in name}
+    # every ancestor folder of a member exists even when the container has no entry for it
+    for name in list(prefixes):
+        while "/" in name:
+            name = name.rsplit("/", 1)[0]
+            prefixes.add(name)
+    for entry in state.index:
+        seen = members.get(entry.name)
+        if entry.is_dir:
+            if entry.name not in prefixes and not (seen and seen[1]):
+                state.problem("verify-index-mismatch",
+                              f"folder {entry.name!r} is in .ARCHIVE_INDEX but not in the backup",
+                              ARCHIVE_INDEX_NAME)
+        elif seen is None or seen[1]:
+            state.problem("verify-index-mismatch",
+                          f"{entry.name!r} is in .ARCHIVE_INDEX but not in the backup",
+                          ARCHIVE_INDEX_NAME)
+        elif seen[0] != entry.size:
+            state.problem("verify-index-mismatch",
+                          f"{entry.name!r} is {seen[0]} bytes, .ARCHIVE_INDEX says {entry.size}",
+                          ARCHIVE_INDEX_NAME)
+    for name, (_, is_dir) in members.items():
+        if not is_dir and name != ARCHIVE_INDEX_NAME and name not in indexed:
+            state.problem("verify-index-mismatch", f"{name!r} is not in .ARCHIVE_INDEX", name)
