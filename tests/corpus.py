@@ -33,11 +33,11 @@ def xml_members(item: str) -> Iterator[tuple[str, bytes]]:
         with tarfile.open(path, "r:gz") as archive:
             for member in archive:
                 if member.isfile() and member.name.endswith(".xml"):
-                    yield member.name, archive.extractfile(member).read()
+                    yield member.name.removeprefix("./"), archive.extractfile(member).read()
     elif magic == b"PK":
         with zipfile.ZipFile(path) as archive:
             for name in archive.namelist():
                 if name.endswith(".xml"):
-                    yield name, archive.read(name)
+                    yield name.removeprefix("./"), archive.read(name)
     else:
         raise AssertionError(f"{item}: unknown container")

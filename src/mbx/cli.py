@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"mbx {mbx.__version__} ({mbx.implementation})")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
     commands = parser.add_subparsers(dest="command", required=True)
 
     ls = commands.add_parser("ls", help="what a backup holds: course, sections, activities, counts")
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("-l", dest="long", action="store_true",
                     help="list every member with size and time, like tar tv")
     ls.add_argument("--json", action="store_true", help="print JSON")
+
+    info = commands.add_parser("info", help="all settings and the full information block")
+    info.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    info.add_argument("--json", action="store_true", help="print JSON")
 
     cat = commands.add_parser("cat", help="stream one member of a backup to stdout")
     cat.add_argument("backup", help=".mbz file or extracted backup folder")
@@ -80,12 +85,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUG
 
 
+def _progress(args, label: str):
+    from mbx.progress import Progress
+
+    return Progress(label, enabled=False if args.quiet else None)
+
+
 def _ls(args) -> int:
     from mbx.inspect import list_members, summarize
 
     if args.long:
         return _ls_members(list_members(args.backup), args.json)
-    result = summarize(args.backup)
+    with _progress(args, "reading") as progress:
+        result = summarize(args.backup, progress=progress)
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -119,6 +131,30 @@ def _ls_members(members, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _info(args) -> int:
+    import msgspec
+
+    from mbx.inspect import read_backup_information
+
+    info = read_backup_information(args.backup)
+    data = msgspec.to_builtins(info)
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for key, value in data.items():
+        if not isinstance(value, (list, dict)):
+            print(f"{key:<46} {value if value is not None else '-'}")
+    for detail in info.details:
+        print(f"detail {detail.backup_id}: type={detail.type} format={detail.format} "
+              f"mode={detail.mode} execution={detail.execution}")
+    print(f"{len(info.activities)} activities, {len(info.sections)} sections")
+    print("settings:")
+    for setting in info.settings:
+        scope = setting.section or setting.activity or ""
+        print(f"  {setting.level or '-':<9} {scope:<22} {setting.name} = {setting.value}")
+    return EXIT_OK
+
+
 def _cat(args) -> int:
     from mbx.inspect import copy_member
 
@@ -147,7 +183,8 @@ def _records(args) -> int:
 def _verify(args) -> int:
     from mbx.verify import verify
 
-    report = verify(args.backup)
+    with _progress(args, "verifying") as progress:
+        report = verify(args.backup, progress=progress)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
         return EXIT_OK if report.ok else EXIT_REFUSED
@@ -167,7 +204,7 @@ def _verify(args) -> int:
     return EXIT_REFUSED
 
 
-_COMMANDS = {"ls": _ls, "cat": _cat, "records": _records, "verify": _verify}
+_COMMANDS = {"ls": _ls, "info": _info, "cat": _cat, "records": _records, "verify": _verify}
 
 
 def entry_point() -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from mbx.archive import MemberInfo, open_backup
 from mbx.errors import FormatError
+from mbx.models import Information
 from mbx.xml import Parser
 
 INFORMATION = "/moodle_backup/information"
@@ -44,6 +45,16 @@ def read_information(stream: BinaryIO | str | os.PathLike, source: str | None = 
     return found[0]
 
 
+def read_backup_information(path: str | os.PathLike) -> Information:
+    """The typed ``information`` block of a backup (``mbx info``)."""
+    with open_backup(path) as backup:
+        if backup.format != "moodle2":
+            raise FormatError(f"{backup.format} backups have no moodle_backup.xml to show",
+                              code="format-unsupported", source=os.fspath(path))
+        with backup.open("moodle_backup.xml") as stream:
+            return Information.from_record(read_information(stream, source="moodle_backup.xml"))
+
+
 def count_records(stream: BinaryIO, paths: dict[str, str], source: str | None = None
                   ) -> dict[str, int]:
     """How many records each of ``{path: count name}`` yields in one XML stream."""
@@ -63,11 +74,13 @@ def _section_number(stream: BinaryIO, source: str) -> str | None:
     return numbers[0] if numbers else None
 
 
-def summarize(path: str | os.PathLike) -> dict[str, Any]:
+def summarize(path: str | os.PathLike,
+              progress: Callable[[MemberInfo], None] | None = None) -> dict[str, Any]:
     """What a person wants to know before restoring: course, sections, activities, counts.
 
-    Works on a ``.mbz`` (tar.gz or zip) or an extracted folder, in one pass.
-    The keys are stable (``mbx ls --json`` prints this dict).
+    Works on a ``.mbz`` (tar.gz or zip) or an extracted folder, in one pass;
+    ``progress`` is called with each member as the pass reaches it. The keys
+    are stable (``mbx ls --json`` prints this dict).
     """
     with open_backup(path) as backup:
         if backup.format != "moodle2":
@@ -79,6 +92,8 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
         sizes = {"total": 0, "xml": 0, "files": 0}
         members = 0
         for member, stream in backup.iter_members():
+            if progress is not None:
+                progress(member)
             if member.is_dir:
                 continue
             members += 1

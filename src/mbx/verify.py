@@ -27,11 +27,11 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Callable
 
 import msgspec
 
-from mbx.archive import ARCHIVE_INDEX_NAME, open_backup, parse_archive_index
+from mbx.archive import ARCHIVE_INDEX_NAME, MemberInfo, open_backup, parse_archive_index
 from mbx.errors import FormatError, MbxError
 from mbx.inspect import read_information
 from mbx.xml import Parser
@@ -123,12 +123,14 @@ class _State:
         self.report.problems.append(Problem(code, message, member, line, column))
 
 
-def verify(path: str | os.PathLike) -> VerifyReport:
+def verify(path: str | os.PathLike,
+           progress: Callable[[MemberInfo], None] | None = None) -> VerifyReport:
     """Checks a moodle2 backup (``.mbz`` tar.gz or zip, or a folder) in one pass.
 
     Raises :class:`~mbx.errors.ArchiveError` when the container itself is
     refused and :class:`~mbx.errors.FormatError` for formats other than
     moodle2; everything else found wrong is a :class:`Problem` in the report.
+    ``progress`` is called with each member as the pass reaches it.
     """
     report = VerifyReport(path=os.fspath(path))
     state = _State(report)
@@ -137,6 +139,8 @@ def verify(path: str | os.PathLike) -> VerifyReport:
             raise FormatError(f"{backup.format} backups cannot be verified yet (only moodle2)",
                               code="format-unsupported", source=os.fspath(path))
         for member, stream in backup.iter_members():
+            if progress is not None:
+                progress(member)
             state.members[member.name] = (member.size, member.is_dir)
             match = _TOP_FOLDER.match(member.name)
             if match and (member.is_dir or "/" in member.name[match.end(2):]):
