@@ -120,3 +120,22 @@ def test_verify_command(tmp_path, capsys):
     assert main(["verify", str(broken), "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert any(p["member"] == "users.xml" and p["code"].startswith("xml-") for p in report["problems"])
+
+
+def test_ls_of_a_moodle1_backup_matches_its_xml(corpus):
+    from lxml import etree
+    folder = corpus / "moodle__moodle" / "moodle1-converter-fixtures"
+    result = summarize(folder)
+    root = etree.parse(str(folder / "moodle.xml")).getroot()
+    assert result["format"] == "moodle1"
+    assert result["moodle_release"] == root.findtext("INFO/MOODLE_RELEASE")
+    assert result["course"]["fullname"] == root.findtext("COURSE/HEADER/FULLNAME")
+    assert [s["number"] for s in result["sections"]] == [
+        int(s.findtext("NUMBER")) for s in root.iterfind("COURSE/SECTIONS/SECTION")]
+    names = {(m.findtext("MODTYPE"), m.findtext("ID")): m.findtext("NAME")
+             for m in root.iterfind("COURSE/MODULES/MOD")}
+    assert [(a["moduleid"], a["modulename"], a["title"]) for s in result["sections"]
+            for a in s["activities"]] == [
+        (m.findtext("ID"), m.findtext("TYPE"), names.get((m.findtext("TYPE"), m.findtext("INSTANCE"))))
+        for m in root.iterfind("COURSE/SECTIONS/SECTION/MODS/MOD")]
+    assert result["counts"]["users"] == len(root.findall("COURSE/USERS/USER"))

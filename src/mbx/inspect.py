@@ -83,9 +83,12 @@ def summarize(path: str | os.PathLike,
     are stable (``mbx ls --json`` prints this dict).
     """
     with open_backup(path) as backup:
+        if backup.format == "moodle1":
+            return _summarize_moodle1(backup, progress)
         if backup.format != "moodle2":
-            raise FormatError(f"{backup.format} backups cannot be summarised yet "
-                              "(only moodle2)", code="format-unsupported", source=os.fspath(path))
+            raise FormatError(f"{backup.format} backups cannot be summarised "
+                              "(moodle2 and moodle1 can)", code="format-unsupported",
+                              source=os.fspath(path))
         info = None
         numbers: dict[str, str | None] = {}
         counts = {"users": 0, "files": 0, "questions": 0}
@@ -147,10 +150,77 @@ def _shape(info: dict, numbers: dict, counts: dict, sizes: dict, members: int) -
     }
 
 
+_M1 = "/MOODLE_BACKUP"
+
+
+def _summarize_moodle1(backup, progress) -> dict[str, Any]:
+    """The same summary for a Moodle 1.9 ``moodle.xml`` backup (listing only: 1.9
+    backups are not restorable by mbx)."""
+    found: dict[str, Any] = {"info": {}, "header": {}, "sections": [], "modules": {},
+                             "users": 0, "questions": 0}
+    sizes = {"total": 0, "xml": 0, "files": 0}
+    members = 0
+
+    def on_module(record: dict) -> None:
+        found["modules"][(record.get("MODTYPE"), record.get("ID"))] = record.get("NAME")
+
+    for member, stream in backup.iter_members():
+        if progress is not None:
+            progress(member)
+        if member.is_dir:
+            continue
+        members += 1
+        sizes["total"] += member.size
+        if member.name.endswith(".xml"):
+            sizes["xml"] += member.size
+        else:
+            sizes["files"] += member.size
+        if member.name != "moodle.xml":
+            continue
+        parser = Parser(source=member.name)
+        parser.add_path(f"{_M1}/INFO", found["info"].update)
+        # HEADER has CATEGORY in the middle of its leaves: grouped delivery merges both halves
+        parser.add_path(f"{_M1}/COURSE/HEADER", found["header"].update, grouped=True)
+        parser.add_path(f"{_M1}/COURSE/SECTIONS/SECTION", found["sections"].append, grouped=True)
+        parser.add_path(f"{_M1}/COURSE/SECTIONS/SECTION/MODS/MOD")
+        parser.add_path(f"{_M1}/COURSE/MODULES/MOD", on_module)
+        parser.add_path(f"{_M1}/COURSE/USERS/USER",
+                        lambda record: found.__setitem__("users", found["users"] + 1))
+        parser.add_path(f"{_M1}/COURSE/QUESTION_CATEGORIES/QUESTION_CATEGORY/QUESTIONS/QUESTION",
+                        lambda record: found.__setitem__("questions", found["questions"] + 1))
+        parser.parse(stream)
+    info, header = found["info"], found["header"]
+    sections = []
+    for section in found["sections"]:
+        mods = (section.get("MODS") or {}).get("MOD", []) if isinstance(section.get("MODS"), dict) else []
+        number = section.get("NUMBER") or ""
+        sections.append({
+            "number": int(number) if number.isdigit() else len(sections),
+            "sectionid": section.get("ID"),
+            "title": f"Section {number}",
+            "activities": [{"moduleid": mod.get("ID"), "modulename": mod.get("TYPE"),
+                            "title": found["modules"].get((mod.get("TYPE"), mod.get("INSTANCE")))}
+                           for mod in mods],
+        })
+    return {
+        "format": "moodle1",
+        "name": info.get("NAME"),
+        "moodle_release": info.get("MOODLE_RELEASE"),
+        "backup_release": info.get("BACKUP_RELEASE"),
+        "backup_date": info.get("DATE"),
+        "type": "course",
+        "course": {"fullname": header.get("FULLNAME"), "shortname": header.get("SHORTNAME")},
+        "sections": sections,
+        "counts": {"users": found["users"], "files": 0, "questions": found["questions"],
+                   "activities": sum(len(s["activities"]) for s in sections)},
+        "sizes": {**sizes, "members": members},
+    }
+
+
 def list_members(path: str | os.PathLike) -> Iterator[MemberInfo]:
     """Every member with size and time, like ``tar tv``; the index when there is one."""
     with open_backup(path) as backup:
-        index = backup.read_index()
+        index = backup.read_index(only_if_first=True)
         yield from index if index is not None else backup.members()
 
 

@@ -141,13 +141,21 @@ class Backup:
             raise ValueError(f"archive members open for reading only ('rb'), not {mode!r}")
         return self._container.open(_lookup_name(name))
 
-    def read_index(self) -> list[MemberInfo] | None:
+    def read_index(self, *, only_if_first: bool = False) -> list[MemberInfo] | None:
         """The entries of ``.ARCHIVE_INDEX``, or None when the backup has none.
 
         Instant for a tar.gz whose first member is the index, as Moodle writes
-        them: only the first entries are inflated. The index is what the
-        archive claims; :meth:`members` is what it holds.
+        them: only the first entries are inflated. Elsewhere in a tar.gz the
+        index costs a pass up to it; ``only_if_first=True`` returns None then,
+        for callers that would rather walk the members once. The index is what
+        the archive claims; :meth:`members` is what it holds.
         """
+        if only_if_first and hasattr(self._container, "index_if_first"):
+            first = self._container.index_if_first()
+            if first is None:
+                return None
+            with first:
+                return parse_archive_index(first, limits=self.limits, source=self.path)
         try:
             stream = self._container.open(ARCHIVE_INDEX_NAME)
         except ArchiveError as error:
