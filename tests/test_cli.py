@@ -139,3 +139,33 @@ def test_ls_of_a_moodle1_backup_matches_its_xml(corpus):
         (m.findtext("ID"), m.findtext("TYPE"), names.get((m.findtext("TYPE"), m.findtext("INSTANCE"))))
         for m in root.iterfind("COURSE/SECTIONS/SECTION/MODS/MOD")]
     assert result["counts"]["users"] == len(root.findall("COURSE/USERS/USER"))
+
+
+def test_ls_sizes_match_an_independent_reading(corpus):
+    from lxml import etree
+    for folder in sorted(corpus.glob("LINCS__*/*/moodle_backup.xml"))[:4]:
+        root = folder.parent
+        result = summarize(root)
+        by_context: dict[str, int] = {}
+        files = etree.parse(str(root / "files.xml")).getroot()
+        with_content = 0
+        for record in files.iterfind("file"):
+            if record.findtext("filename") == "." or not record.findtext("contenthash"):
+                continue
+            with_content += 1
+            context = record.findtext("contextid")
+            by_context[context] = by_context.get(context, 0) + int(record.findtext("filesize"))
+        assert result["counts"]["files"] == with_content
+        activities = [a for s in result["sections"] for a in s["activities"]]
+        for entry in etree.parse(str(folder)).getroot().iterfind(
+                "information/contents/activities/activity"):
+            directory = root / entry.findtext("directory")
+            got = next(a for a in activities if a["moduleid"] == entry.findtext("moduleid"))
+            assert got["xml_bytes"] == sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+            module = etree.parse(str(directory / f"{entry.findtext('modulename')}.xml")).getroot()
+            assert got["file_bytes"] == by_context.get(module.get("contextid"), 0)
+        largest = result["largest_activities"]
+        totals = [a["xml_bytes"] + a["file_bytes"] for a in largest]
+        assert totals == sorted(totals, reverse=True)
+        assert totals[0] == max(a["xml_bytes"] + a["file_bytes"] for a in activities)
+        assert result["has_files"] == (with_content > 0)

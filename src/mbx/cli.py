@@ -107,13 +107,28 @@ def _ls(args) -> int:
     for section in result["sections"]:
         print(f"  {section['number']:>3}  {section['title']}")
         for activity in section["activities"]:
-            print(f"         {activity['modulename']:<10} {activity['title']}")
+            print(f"         {activity['modulename']:<10} {activity['title']}  "
+                  f"({_size(activity['xml_bytes'])} XML, {_size(activity['file_bytes'])} files)")
     counts, sizes = result["counts"], result["sizes"]
     print(f"  {counts['activities']} activities, {counts['users']} users, "
           f"{counts['files']} files, {counts['questions']} questions")
-    print(f"  {sizes['members']} members, {sizes['total']} bytes "
-          f"({sizes['xml']} in XML, {sizes['files']} in files)")
+    print(f"  user data: {'yes' if result['has_users'] else 'no'}; "
+          f"files: {'yes' if result['has_files'] else 'no'}")
+    print(f"  {sizes['members']} members, {_size(sizes['total'])} "
+          f"({_size(sizes['xml'])} XML, {_size(sizes['files'])} files)")
+    if result.get("largest_activities"):
+        print("  largest: " + ", ".join(
+            f"{a['modulename']} '{a['title']}' {_size(a['xml_bytes'] + a['file_bytes'])}"
+            for a in result["largest_activities"]))
     return EXIT_OK
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} GB"
 
 
 def _ls_members(members, as_json: bool) -> int:

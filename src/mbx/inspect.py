@@ -15,14 +15,14 @@ from typing import Any, BinaryIO, Callable, Iterator
 from mbx.archive import MemberInfo, open_backup
 from mbx.errors import FormatError
 from mbx.models import Information
-from mbx.xml import Parser
+from mbx.xml import SKIP, Parser
 
 INFORMATION = "/moodle_backup/information"
 _SECTION_XML = re.compile(r"sections/section_(\d+)/section\.xml")
+_ACTIVITY_MEMBER = re.compile(r"activities/(([a-z0-9]+)_\d+)/(.+)")
 #: member -> {record path: name of the count}
 _COUNTED = {
     "users.xml": {"/users/user": "users"},
-    "files.xml": {"/files/file": "files"},
     "questions.xml": {
         "/question_categories/question_category/questions/question": "questions",
         "/question_categories/question_category/question_bank_entries/question_bank_entry"
@@ -94,6 +94,9 @@ def summarize(path: str | os.PathLike,
         counts = {"users": 0, "files": 0, "questions": 0}
         sizes = {"total": 0, "xml": 0, "files": 0}
         members = 0
+        activity_xml: dict[str, int] = {}        # activity folder -> bytes of its XML
+        activity_context: dict[str, str] = {}    # activity folder -> its context id
+        file_bytes: dict[str, int] = {}          # context id -> bytes of its files
         for member, stream in backup.iter_members():
             if progress is not None:
                 progress(member)
@@ -106,8 +109,15 @@ def summarize(path: str | os.PathLike,
                 sizes["xml"] += member.size
             elif name.startswith("files/"):
                 sizes["files"] += member.size
-            if name == "moodle_backup.xml":
+            if activity := _ACTIVITY_MEMBER.fullmatch(name):
+                folder = activity.group(1)
+                activity_xml[folder] = activity_xml.get(folder, 0) + member.size
+                if activity.group(3) == f"{activity.group(2)}.xml":
+                    activity_context[folder] = _activity_context(stream, name)
+            elif name == "moodle_backup.xml":
                 info = read_information(stream, source=name)
+            elif name == "files.xml":
+                counts["files"] += _file_sizes(stream, name, file_bytes)
             elif name in _COUNTED:
                 for key, value in count_records(stream, _COUNTED[name], source=name).items():
                     counts[key] += value
@@ -116,10 +126,46 @@ def summarize(path: str | os.PathLike,
     if info is None:
         raise FormatError("moodle_backup.xml could not be read", code="format-no-information",
                           source=os.fspath(path))
-    return _shape(info, numbers, counts, sizes, members)
+    per_activity = {folder: (xml, file_bytes.get(activity_context.get(folder), 0))
+                    for folder, xml in activity_xml.items()}
+    return _shape(info, numbers, counts, sizes, members, per_activity)
 
 
-def _shape(info: dict, numbers: dict, counts: dict, sizes: dict, members: int) -> dict:
+def _activity_context(stream: BinaryIO, source: str) -> str | None:
+    """The ``contextid`` on an activity file's root, without reading its records."""
+    found: list[dict] = []
+
+    def keep(record: dict):
+        found.append(record)
+        return SKIP
+
+    parser = Parser(source=source)
+    parser.add_path("/activity", keep)
+    parser.parse(stream)
+    return found[0].get("contextid") if found else None
+
+
+def _file_sizes(stream: BinaryIO, source: str, by_context: dict[str, int]) -> int:
+    """Counts ``files.xml`` records with content, adding their sizes per context."""
+    count = 0
+
+    def tally(record: dict) -> None:
+        nonlocal count
+        if record.get("filename") == "." or not record.get("contenthash"):
+            return
+        count += 1
+        size = record.get("filesize") or "0"
+        context = record.get("contextid")
+        by_context[context] = by_context.get(context, 0) + (int(size) if size.isdigit() else 0)
+
+    parser = Parser(source=source)
+    parser.add_path("/files/file", tally)
+    parser.parse(stream)
+    return count
+
+
+def _shape(info: dict, numbers: dict, counts: dict, sizes: dict, members: int,
+           per_activity: dict[str, tuple[int, int]]) -> dict:
     contents = info.get("contents") or {}
     activities = (contents.get("activities") or {}).get("activity", [])
     sections = []
@@ -130,11 +176,15 @@ def _shape(info: dict, numbers: dict, counts: dict, sizes: dict, members: int) -
             "number": int(number) if number and number.isdigit() else position,
             "sectionid": sectionid,
             "title": section.get("title"),
-            "activities": [{"moduleid": a.get("moduleid"), "modulename": a.get("modulename"),
-                            "title": a.get("title")}
-                           for a in activities if a.get("sectionid") == sectionid],
+            "activities": [_activity(a, per_activity) for a in activities
+                           if a.get("sectionid") == sectionid],
         })
     details = (info.get("details") or {}).get("detail") or [{}]
+    settings = {s.get("name"): s.get("value")
+                for s in (info.get("settings") or {}).get("setting", [])
+                if s.get("level") in (None, "root")}
+    ranked = sorted((_activity(a, per_activity) for a in activities),
+                    key=lambda a: a["xml_bytes"] + a["file_bytes"], reverse=True)
     return {
         "format": "moodle2",
         "name": info.get("name"),
@@ -145,9 +195,21 @@ def _shape(info: dict, numbers: dict, counts: dict, sizes: dict, members: int) -
         "course": {"fullname": info.get("original_course_fullname"),
                    "shortname": info.get("original_course_shortname")},
         "sections": sections,
+        "has_users": counts["users"] > 0 or settings.get("users") == "1",
+        "has_files": counts["files"] > 0,
         "counts": {**counts, "activities": len(activities)},
         "sizes": {**sizes, "members": members},
+        "largest_activities": [
+            {key: a[key] for key in ("moduleid", "modulename", "title", "xml_bytes", "file_bytes")}
+            for a in ranked[:3]],
     }
+
+
+def _activity(entry: dict, per_activity: dict[str, tuple[int, int]]) -> dict:
+    folder = (entry.get("directory") or "").removeprefix("activities/")
+    xml_bytes, file_bytes = per_activity.get(folder, (0, 0))
+    return {"moduleid": entry.get("moduleid"), "modulename": entry.get("modulename"),
+            "title": entry.get("title"), "xml_bytes": xml_bytes, "file_bytes": file_bytes}
 
 
 _M1 = "/MOODLE_BACKUP"
