@@ -107,8 +107,9 @@ def _ls(args) -> int:
     for section in result["sections"]:
         print(f"  {section['number']:>3}  {section['title']}")
         for activity in section["activities"]:
-            print(f"         {activity['modulename']:<10} {activity['title']}  "
-                  f"({_size(activity['xml_bytes'])} XML, {_size(activity['file_bytes'])} files)")
+            sizes = ("" if activity["xml_bytes"] is None else
+                     f"  ({_size(activity['xml_bytes'])} XML, {_size(activity['file_bytes'])} files)")
+            print(f"         {activity['modulename']:<10} {activity['title']}{sizes}")
     counts, sizes = result["counts"], result["sizes"]
     print(f"  {counts['activities']} activities, {counts['users']} users, "
           f"{counts['files']} files, {counts['questions']} questions")
@@ -147,26 +148,28 @@ def _ls_members(members, as_json: bool) -> int:
 
 
 def _info(args) -> int:
-    import msgspec
+    from mbx.inspect import describe
 
-    from mbx.inspect import read_backup_information
-
-    info = read_backup_information(args.backup)
-    data = msgspec.to_builtins(info)
+    data = describe(args.backup)
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return EXIT_OK
     for key, value in data.items():
         if not isinstance(value, (list, dict)):
             print(f"{key:<46} {value if value is not None else '-'}")
-    for detail in info.details:
-        print(f"detail {detail.backup_id}: type={detail.type} format={detail.format} "
-              f"mode={detail.mode} execution={detail.execution}")
-    print(f"{len(info.activities)} activities, {len(info.sections)} sections")
-    print("settings:")
-    for setting in info.settings:
-        scope = setting.section or setting.activity or ""
-        print(f"  {setting.level or '-':<9} {scope:<22} {setting.name} = {setting.value}")
+    for detail in data.get("details", []):
+        print(f"detail {detail['backup_id']}: type={detail['type']} format={detail['format']} "
+              f"mode={detail['mode']} execution={detail['execution']}")
+    if data["format"] == "moodle2":
+        print(f"{len(data['activities'])} activities, {len(data['sections'])} sections")
+        print("settings:")
+        for setting in data["settings"]:
+            scope = setting["section"] or setting["activity"] or ""
+            print(f"  {setting['level'] or '-':<9} {scope:<22} {setting['name']} = {setting['value']}")
+    else:
+        for mod in (data.get("DETAILS") or {}).get("MOD", []):
+            print(f"  module {mod.get('NAME')}: included={mod.get('INCLUDED')} "
+                  f"userinfo={mod.get('USERINFO')}")
     return EXIT_OK
 
 

@@ -13,6 +13,8 @@ import re
 from typing import Any, BinaryIO, Callable, Iterator
 
 from mbx.archive import MemberInfo, open_backup
+import msgspec
+
 from mbx.errors import FormatError
 from mbx.models import Information
 from mbx.xml import SKIP, Parser
@@ -45,8 +47,23 @@ def read_information(stream: BinaryIO | str | os.PathLike, source: str | None = 
     return found[0]
 
 
+def describe(path: str | os.PathLike) -> dict[str, Any]:
+    """Everything a backup says about itself (``mbx info``): for moodle2 the whole
+    ``information`` block with all settings, for moodle1 the ``INFO`` block."""
+    with open_backup(path) as backup:
+        if backup.format == "moodle1":
+            with backup.open("moodle.xml") as stream:
+                found: list[dict] = []
+                parser = Parser(source="moodle.xml")
+                parser.add_path(f"{_M1}/INFO", found.append, grouped=True)
+                parser.add_path(f"{_M1}/INFO/DETAILS/MOD")
+                parser.parse(stream)
+            return {"format": "moodle1", **(found[0] if found else {})}
+    return {"format": "moodle2", **msgspec.to_builtins(read_backup_information(path))}
+
+
 def read_backup_information(path: str | os.PathLike) -> Information:
-    """The typed ``information`` block of a backup (``mbx info``)."""
+    """The typed ``information`` block of a moodle2 backup."""
     with open_backup(path) as backup:
         if backup.format != "moodle2":
             raise FormatError(f"{backup.format} backups have no moodle_backup.xml to show",
@@ -260,8 +277,10 @@ def _summarize_moodle1(backup, progress) -> dict[str, Any]:
             "number": int(number) if number.isdigit() else len(sections),
             "sectionid": section.get("ID"),
             "title": f"Section {number}",
+            # a 1.9 backup keeps every activity inside moodle.xml: no per-activity sizes
             "activities": [{"moduleid": mod.get("ID"), "modulename": mod.get("TYPE"),
-                            "title": found["modules"].get((mod.get("TYPE"), mod.get("INSTANCE")))}
+                            "title": found["modules"].get((mod.get("TYPE"), mod.get("INSTANCE"))),
+                            "xml_bytes": None, "file_bytes": None}
                            for mod in mods],
         })
     return {
@@ -273,9 +292,12 @@ def _summarize_moodle1(backup, progress) -> dict[str, Any]:
         "type": "course",
         "course": {"fullname": header.get("FULLNAME"), "shortname": header.get("SHORTNAME")},
         "sections": sections,
+        "has_users": found["users"] > 0,
+        "has_files": sizes["files"] > 0,
         "counts": {"users": found["users"], "files": 0, "questions": found["questions"],
                    "activities": sum(len(s["activities"]) for s in sections)},
         "sizes": {**sizes, "members": members},
+        "largest_activities": [],
     }
 
 
