@@ -50,6 +50,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mbx.units import parse_size
+
 from mbx.xml import XmlWriter
 
 #: bump when the generated layout changes, so cached archives are rebuilt
@@ -78,12 +80,6 @@ _TEXT_TYPES = (("txt", "text/plain"), ("html", "text/html"), ("csv", "text/csv")
 _MODULES = ("resource", "page", "assign", "folder", "url", "label", "resource", "forum")
 
 
-def parse_size(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = text.strip().upper().removesuffix("B")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
 
 
 def _word_pool(seed: int = 7, words: int = 400_000) -> str:

@@ -38,6 +38,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mbx.units import parse_size
+
 from mbx.archive import available_inflaters, inflater, open_backup
 from mbx.archive.base import ArchiveLimits
 from mbx.archive.inflate import GzipInflater, load_inflater
@@ -49,12 +51,6 @@ _WORDS = ("the a and to of in is for on that with this it you we be are as have 
           "learning students teacher quiz lesson reading chapter example problem").split()
 
 
-def parse_size(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = text.strip().upper().removesuffix("B")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
 
 
 def _text_block(rng: random.Random) -> bytes:

@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from mbx.units import parse_size
 from xml.parsers import expat
 
 POST_PATH = "/activity/forum/discussions/discussion/posts/post"
@@ -41,12 +43,6 @@ _WORDS = ("the a and to of in is for on that with this it you we be are as have 
 _RARE_WORDS = "résumé naïve café Ελληνικά русский 日本語 中文 عربى".split(" ")
 
 
-def parse_size(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = text.strip().upper().removesuffix("B")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
 
 
 def _message(rng: random.Random) -> str:

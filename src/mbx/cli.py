@@ -16,6 +16,7 @@ from typing import Sequence
 
 import mbx
 from mbx.errors import MbxError
+from mbx.units import format_size
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
@@ -108,28 +109,20 @@ def _ls(args) -> int:
         print(f"  {section['number']:>3}  {section['title']}")
         for activity in section["activities"]:
             sizes = ("" if activity["xml_bytes"] is None else
-                     f"  ({_size(activity['xml_bytes'])} XML, {_size(activity['file_bytes'])} files)")
+                     f"  ({format_size(activity['xml_bytes'])} XML, {format_size(activity['file_bytes'])} files)")
             print(f"         {activity['modulename']:<10} {activity['title']}{sizes}")
     counts, sizes = result["counts"], result["sizes"]
     print(f"  {counts['activities']} activities, {counts['users']} users, "
           f"{counts['files']} files, {counts['questions']} questions")
     print(f"  user data: {'yes' if result['has_users'] else 'no'}; "
           f"files: {'yes' if result['has_files'] else 'no'}")
-    print(f"  {sizes['members']} members, {_size(sizes['total'])} "
-          f"({_size(sizes['xml'])} XML, {_size(sizes['files'])} files)")
+    print(f"  {sizes['members']} members, {format_size(sizes['total'])} "
+          f"({format_size(sizes['xml'])} XML, {format_size(sizes['files'])} files)")
     if result.get("largest_activities"):
         print("  largest: " + ", ".join(
-            f"{a['modulename']} '{a['title']}' {_size(a['xml_bytes'] + a['file_bytes'])}"
+            f"{a['modulename']} '{a['title']}' {format_size(a['xml_bytes'] + a['file_bytes'])}"
             for a in result["largest_activities"]))
     return EXIT_OK
-
-
-def _size(count: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} GB"
 
 
 def _ls_members(members, as_json: bool) -> int:

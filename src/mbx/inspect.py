@@ -109,23 +109,12 @@ def summarize(path: str | os.PathLike,
         info = None
         numbers: dict[str, str | None] = {}
         counts = {"users": 0, "files": 0, "questions": 0}
-        sizes = {"total": 0, "xml": 0, "files": 0}
-        members = 0
+        sizes = _new_sizes()
         activity_xml: dict[str, int] = {}        # activity folder -> bytes of its XML
         activity_context: dict[str, str] = {}    # activity folder -> its context id
         file_bytes: dict[str, int] = {}          # context id -> bytes of its files
-        for member, stream in backup.iter_members():
-            if progress is not None:
-                progress(member)
-            if member.is_dir:
-                continue
-            members += 1
-            sizes["total"] += member.size
+        for member, stream in _walk(backup, progress, sizes):
             name = member.name
-            if name.endswith(".xml"):
-                sizes["xml"] += member.size
-            elif name.startswith("files/"):
-                sizes["files"] += member.size
             if activity := _ACTIVITY_MEMBER.fullmatch(name):
                 folder = activity.group(1)
                 activity_xml[folder] = activity_xml.get(folder, 0) + member.size
@@ -145,7 +134,25 @@ def summarize(path: str | os.PathLike,
                           source=os.fspath(path))
     per_activity = {folder: (xml, file_bytes.get(activity_context.get(folder), 0))
                     for folder, xml in activity_xml.items()}
-    return _shape(info, numbers, counts, sizes, members, per_activity)
+    return _shape(info, numbers, counts, sizes, per_activity)
+
+
+def _new_sizes() -> dict[str, int]:
+    return {"total": 0, "xml": 0, "files": 0, "members": 0}
+
+
+def _walk(backup, progress, sizes: dict[str, int]) -> Iterator[tuple[MemberInfo, BinaryIO]]:
+    """The files of a backup in archive order, reporting progress and adding up
+    sizes (``files`` is everything that is not XML: blobs, the index, logs)."""
+    for member, stream in backup.iter_members():
+        if progress is not None:
+            progress(member)
+        if member.is_dir:
+            continue
+        sizes["members"] += 1
+        sizes["total"] += member.size
+        sizes["xml" if member.name.endswith(".xml") else "files"] += member.size
+        yield member, stream
 
 
 def _activity_context(stream: BinaryIO, source: str) -> str | None:
@@ -181,7 +188,7 @@ def _file_sizes(stream: BinaryIO, source: str, by_context: dict[str, int]) -> in
     return count
 
 
-def _shape(info: dict, numbers: dict, counts: dict, sizes: dict, members: int,
+def _shape(info: dict, numbers: dict, counts: dict, sizes: dict,
            per_activity: dict[str, tuple[int, int]]) -> dict:
     contents = info.get("contents") or {}
     activities = (contents.get("activities") or {}).get("activity", [])
@@ -215,7 +222,7 @@ def _shape(info: dict, numbers: dict, counts: dict, sizes: dict, members: int,
         "has_users": counts["users"] > 0 or settings.get("users") == "1",
         "has_files": counts["files"] > 0,
         "counts": {**counts, "activities": len(activities)},
-        "sizes": {**sizes, "members": members},
+        "sizes": sizes,
         "largest_activities": [
             {key: a[key] for key in ("moduleid", "modulename", "title", "xml_bytes", "file_bytes")}
             for a in ranked[:3]],
@@ -237,23 +244,12 @@ def _summarize_moodle1(backup, progress) -> dict[str, Any]:
     backups are not restorable by mbx)."""
     found: dict[str, Any] = {"info": {}, "header": {}, "sections": [], "modules": {},
                              "users": 0, "questions": 0}
-    sizes = {"total": 0, "xml": 0, "files": 0}
-    members = 0
+    sizes = _new_sizes()
 
     def on_module(record: dict) -> None:
         found["modules"][(record.get("MODTYPE"), record.get("ID"))] = record.get("NAME")
 
-    for member, stream in backup.iter_members():
-        if progress is not None:
-            progress(member)
-        if member.is_dir:
-            continue
-        members += 1
-        sizes["total"] += member.size
-        if member.name.endswith(".xml"):
-            sizes["xml"] += member.size
-        else:
-            sizes["files"] += member.size
+    for member, stream in _walk(backup, progress, sizes):
         if member.name != "moodle.xml":
             continue
         parser = Parser(source=member.name)
@@ -296,7 +292,7 @@ def _summarize_moodle1(backup, progress) -> dict[str, Any]:
         "has_files": sizes["files"] > 0,
         "counts": {"users": found["users"], "files": 0, "questions": found["questions"],
                    "activities": sum(len(s["activities"]) for s in sections)},
-        "sizes": {**sizes, "members": members},
+        "sizes": sizes,
         "largest_activities": [],
     }
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from mbx.archive.base import (ArchiveLimits, EntryChecker, EntryKind, IgnoredMember, MemberInfo,
                               refuse)
-from mbx.archive.streams import EmptyMemberRaw, MemberRawIO, buffered
+from mbx.archive.streams import MemberRawIO, buffered, iter_random_access
 
 __all__ = ["FolderContainer"]
 
@@ -86,13 +86,7 @@ class FolderContainer:
 
     def iter_members(self) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
         """``(info, stream)`` in walk order; each stream is closed when the next comes."""
-        for member in self._members:
-            stream = buffered(EmptyMemberRaw(member.name)) if member.is_dir \
-                else self.open(member.name)
-            try:
-                yield member, stream
-            finally:
-                stream.close()
+        return iter_random_access(self._members, self.open)
 
     def open(self, name: str) -> io.BufferedReader:
         """A stream of one file of the folder."""

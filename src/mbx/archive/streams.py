@@ -10,6 +10,11 @@ module holds their common base and the buffering.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mbx.archive.base import MemberInfo
 
 __all__ = ["BUFFER_SIZE", "EmptyMemberRaw", "MemberRawIO", "buffered"]
 
@@ -46,3 +51,16 @@ class EmptyMemberRaw(MemberRawIO):
 def buffered(raw: MemberRawIO) -> io.BufferedReader:
     """The binary file object handed to callers for one member."""
     return io.BufferedReader(raw, BUFFER_SIZE)
+
+
+def iter_random_access(members: Iterable[MemberInfo], open_member: Callable[[str], io.BufferedReader]
+                       ) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
+    """``iter_members`` for containers that can open any member (zip, folder):
+    ``(info, stream)`` in listing order, each stream closed when the next comes;
+    directories come with an empty stream."""
+    for member in members:
+        stream = buffered(EmptyMemberRaw(member.name)) if member.is_dir else open_member(member.name)
+        try:
+            yield member, stream
+        finally:
+            stream.close()

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from mbx.archive import base
 from mbx.archive.base import (ArchiveLimits, EntryChecker, EntryKind, IgnoredMember, MemberInfo,
                               refuse)
-from mbx.archive.streams import EmptyMemberRaw, MemberRawIO, buffered
+from mbx.archive.streams import MemberRawIO, buffered, iter_random_access
 from mbx.errors import ArchiveError
 
 __all__ = ["ZipContainer"]
@@ -154,13 +154,7 @@ class ZipContainer:
 
     def iter_members(self) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
         """``(info, stream)`` in directory order; each stream is closed when the next comes."""
-        for member in self._members:
-            stream = buffered(EmptyMemberRaw(member.name)) if member.is_dir \
-                else self.open(member.name)
-            try:
-                yield member, stream
-            finally:
-                stream.close()
+        return iter_random_access(self._members, self.open)
 
     def open(self, name: str) -> io.BufferedReader:
         """A stream of one member, read through ``ZipFile.open``."""
