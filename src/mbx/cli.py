@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 import sys
 from typing import Sequence
 
@@ -104,7 +105,9 @@ def _ls(args) -> int:
         return EXIT_OK
     course = result["course"]
     print(f"{course['fullname']} ({course['shortname']})")
-    print(f"  {result['type']} backup written by Moodle {result['moodle_release']}")
+    date = result.get("backup_date") or ""
+    when = (" on " + time.strftime("%Y-%m-%d", time.gmtime(int(date)))) if date.isdigit() else ""
+    print(f"  {result['type']} backup written by Moodle {result['moodle_release']}{when}")
     for section in result["sections"]:
         print(f"  {section['number']:>3}  {section['title']}")
         for activity in section["activities"]:
@@ -126,8 +129,6 @@ def _ls(args) -> int:
 
 
 def _ls_members(members, as_json: bool) -> int:
-    import time
-
     if as_json:
         print(json.dumps([{"name": m.name, "size": m.size, "mtime": m.mtime, "is_dir": m.is_dir}
                           for m in members]))
