@@ -55,6 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", help="check a backup is sound: XML, blobs, references, folders, index")
     verify.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
     verify.add_argument("--json", action="store_true", help="print JSON")
+
+    synth = commands.add_parser(
+        "synth", help="write a synthetic course backup of a given size, for benchmarks")
+    synth.add_argument("output", help="archive to write, e.g. big.mbz")
+    synth.add_argument("--size", default="100M",
+                       help="compressed size of the archive: 2M, 100M, 1G ... (default 100M)")
+    synth.add_argument("--seed", type=int, default=1, help="same seed, same bytes (default 1)")
+    synth.add_argument("--users", type=int, help="users, teacher included (default: by size)")
+    synth.add_argument("--sections", type=int,
+                       help="sections, section 0 included (default: by size)")
+    synth.add_argument("--activities", metavar="MOD=N,...",
+                       help="activities per module, e.g. forum=30,page=20,assign=5 "
+                            "(forum page label url resource folder assign; default: by size)")
+    synth.add_argument("--no-users", action="store_true", help="no users and no user data")
+    synth.add_argument("--no-files", action="store_true", help="no file blobs")
+    synth.add_argument("--format", choices=["tgz", "zip"], default="tgz",
+                       help="container (default tgz, as Moodle writes)")
+    synth.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
 
 
@@ -216,7 +234,45 @@ def _verify(args) -> int:
     return EXIT_REFUSED
 
 
-_COMMANDS = {"ls": _ls, "info": _info, "cat": _cat, "records": _records, "verify": _verify}
+def _synth(args) -> int:
+    from mbx.synth import synthesize
+
+    activities = None
+    if args.activities:
+        try:
+            activities = {name.strip(): int(count) for name, count in
+                          (part.split("=", 1) for part in args.activities.split(",") if part)}
+        except ValueError:
+            print(f"mbx: --activities wants MOD=N,...; got {args.activities!r}", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        with _progress(args, "packing") as progress:
+            result = synthesize(args.output, size=args.size, seed=args.seed, users=args.users,
+                                sections=args.sections, activities=activities,
+                                include_users=not args.no_users,
+                                include_files=not args.no_files, format=args.format,
+                                progress=progress)
+    except ValueError as exc:
+        print(f"mbx: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"wrote {result['path']}: {result['size']} bytes "
+          f"(target {result['target']}, {result['size_error']:+.2%}), "
+          f"{result['members']} members")
+    print(f"  {sum(result['activities'].values())} activities, {result['sections']} sections, "
+          f"{result['users']} users, {result['discussions']} discussions, "
+          f"{result['posts']} posts, {result['files']} files")
+    print(f"  {result['seconds']:.1f} s, {result['mb_per_s']} MB/s")
+    if not result["size_ok"]:
+        print("  note: the requested course cannot reach that size (no forum posts and no "
+              "files to grow)", file=sys.stderr)
+    return EXIT_OK
+
+
+_COMMANDS = {"ls": _ls, "info": _info, "cat": _cat, "records": _records, "verify": _verify,
+             "synth": _synth}
 
 
 def entry_point() -> None:

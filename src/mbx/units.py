@@ -17,7 +17,7 @@ def parse_size(text: str | int) -> int:
             value = int(float(cleaned[:-1]) * _BINARY[cleaned[-1]])
         else:
             value = int(cleaned)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValueError(f"not a size: {text!r} (write it like 200M or 1G)") from None
     if value < 0:
         raise ValueError(f"size must not be negative: {text!r}")

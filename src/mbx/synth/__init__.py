@@ -1,0 +1,18 @@
+"""Synthetic Moodle course backups of any size, for benchmarks and scale tests.
+
+``mbx synth`` writes archives with the structure of real Moodle 4.5 output
+(``moodle_backup.xml``, ``course/``, ``sections/``, ``activities/<mod>_<cmid>/``,
+``users.xml``, ``files.xml`` and blobs ...), filled with seeded invented data::
+
+    from mbx.synth import synthesize
+
+    result = synthesize("big.mbz", size="1G", seed=7)
+    print(result["size"], result["mb_per_s"])
+
+Same arguments, same bytes. See :mod:`mbx.synth.course` for how the size
+target is met and :mod:`mbx.synth.text` for the text.
+"""
+
+from mbx.synth.course import DEFAULT_ACTIVITIES, SUPPORTED, parse_size, synthesize
+
+__all__ = ["DEFAULT_ACTIVITIES", "SUPPORTED", "parse_size", "synthesize"]

@@ -1,0 +1,264 @@
+"""Synthetic courses: sound, sized, deterministic, and shaped like real Moodle backups.
+
+Structural fidelity is checked against the real-backup corpus: every element path
+the generator writes into a member must occur in the same kind of member (the same
+module's ``forum.xml``, any ``module.xml`` of that module, any ``moodle_backup.xml``
+...) of some real backup. A path the corpus never shows is a generator bug: drop
+it from the generator, never from this test.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+import zipfile
+from collections import defaultdict
+
+import pytest
+from lxml import etree
+
+from mbx.inspect import summarize
+from mbx.synth import synthesize
+from mbx.verify import verify
+
+ACTIVITIES = {"forum": 3, "page": 2, "label": 1, "url": 1, "resource": 2, "folder": 1,
+              "assign": 2}
+CASES = [  # (size, seed, format, users, sections)
+    ("2M", 1, "tgz", 8, 4),
+    ("2M", 2, "zip", 6, 3),
+    ("8M", 1, "tgz", 12, 5),
+    ("8M", 2, "tgz", 9, 6),
+]
+_ACTIVITY = re.compile(r"activities/([a-z0-9]+)_\d+/([^/]+\.xml)")
+_SECTION = re.compile(r"sections/section_\d+/([^/]+\.xml)")
+_COURSE = re.compile(r"course/([^/]+\.xml)")
+
+
+def kind_of(name: str):
+    """Which members are comparable: (activity, module, file), (section, file), ..."""
+    name = name.removeprefix("./")
+    if match := _ACTIVITY.fullmatch(name):
+        return ("activity",) + match.groups()
+    if match := _SECTION.fullmatch(name):
+        return ("section", match.group(1))
+    if match := _COURSE.fullmatch(name):
+        return ("course", match.group(1))
+    if "/" not in name and name.endswith(".xml"):
+        return ("top", name)
+    return None
+
+
+def element_paths(data: bytes) -> set[str]:
+    paths, stack = set(), []
+    for event, element in etree.iterparse(io.BytesIO(data), events=("start", "end"),
+                                          recover=True, huge_tree=True):
+        if event == "start":
+            stack.append(element.tag)
+            paths.add("/" + "/".join(stack))
+        else:
+            stack.pop()
+            element.clear()
+    return paths
+
+
+def archive_xml(path) -> dict[str, bytes]:
+    """Every XML member of a generated archive (they are small in these tests)."""
+    out = {}
+    if str(path).endswith(".zip"):
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if name.endswith(".xml"):
+                    out[name] = archive.read(name)
+        return out
+    with tarfile.open(path, "r:gz") as archive:
+        for member in archive:
+            if member.isfile() and member.name.endswith(".xml"):
+                out[member.name] = archive.extractfile(member).read()
+    return out
+
+
+@pytest.fixture(scope="module")
+def real_paths(corpus) -> dict[tuple, set[str]]:
+    import corpus as corpus_module
+
+    paths: dict[tuple, set[str]] = defaultdict(set)
+    for item in corpus_module.items():
+        try:
+            for name, data in corpus_module.xml_members(item):
+                kind = kind_of(name)
+                if kind is not None:
+                    paths[kind] |= element_paths(data)
+        except (tarfile.TarError, zipfile.BadZipFile, AssertionError, EOFError, OSError):
+            continue  # a damaged corpus item says nothing about shapes
+    return paths
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> dict[tuple, tuple]:
+    folder = tmp_path_factory.mktemp("synth")
+    out = {}
+    for size, seed, format, users, sections in CASES:
+        path = folder / f"course-{size}-{seed}.{'zip' if format == 'zip' else 'mbz'}"
+        result = synthesize(path, size=size, seed=seed, users=users, sections=sections,
+                            activities=ACTIVITIES, format=format)
+        out[(size, seed, format)] = (path, result, users, sections)
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case[0]}-seed{case[1]}-{case[2]}")
+def test_sound_and_as_requested(generated, case):
+    path, result, users, sections = generated[case[:3]]
+    report = verify(path)
+    assert report.ok, [str(problem) for problem in report.problems]
+    assert report.unknown_ref_kinds == []
+    assert report.checked["blobs"] > 0 and report.checked["references"] > 0
+    summary = summarize(path)
+    assert len(summary["sections"]) == sections
+    assert [s["number"] for s in summary["sections"]] == list(range(sections))
+    assert summary["counts"]["users"] == users
+    modules: dict[str, int] = defaultdict(int)
+    for section in summary["sections"]:
+        for activity in section["activities"]:
+            modules[activity["modulename"]] += 1
+    assert dict(modules) == ACTIVITIES
+    assert summary["counts"]["activities"] == sum(ACTIVITIES.values())
+    assert result["posts"] > 0 and result["submissions"] > 0 and result["files"] > 0
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: f"{case[0]}-seed{case[1]}-{case[2]}")
+def test_size_within_five_percent(generated, case):
+    path, result, _, _ = generated[case[:3]]
+    target = {"2M": 2 << 20, "8M": 8 << 20}[case[0]]
+    assert path.stat().st_size == result["size"]
+    assert abs(result["size"] - target) / target < 0.05, result
+
+
+def test_same_seed_same_bytes(generated, tmp_path):
+    path, _, users, sections = generated[("2M", 1, "tgz")]
+    again = tmp_path / "again.mbz"
+    synthesize(again, size="2M", seed=1, users=users, sections=sections, activities=ACTIVITIES)
+    assert again.read_bytes() == path.read_bytes()
+    other, _, _, _ = generated[("2M", 2, "zip")]
+    assert other.read_bytes() != path.read_bytes()
+
+
+def test_without_users_or_files(tmp_path):
+    no_users = tmp_path / "nu.mbz"
+    result = synthesize(no_users, size="1M", seed=5, activities=ACTIVITIES, include_users=False)
+    assert verify(no_users).ok
+    assert result["posts"] == 0 and result["users"] == 0
+    xml = archive_xml(no_users)
+    assert "users.xml" not in xml
+    assert b"<userref>" not in b"".join(data for name, data in xml.items()
+                                        if name.endswith("inforef.xml"))
+    no_files = tmp_path / "nf.mbz"
+    result = synthesize(no_files, size="1M", seed=5, activities=ACTIVITIES, include_files=False)
+    assert verify(no_files).ok
+    assert result["files"] == 0
+    assert abs(result["size"] - (1 << 20)) / (1 << 20) < 0.05
+    with tarfile.open(no_files) as archive:
+        assert not any(name.startswith("files/") for name in archive.getnames())
+
+
+def test_paths_occur_in_real_backups(generated, real_paths):
+    missing = defaultdict(set)
+    checked = 0
+    for path, _, _, _ in generated.values():
+        for name, data in archive_xml(path).items():
+            kind = kind_of(name)
+            assert kind is not None, name
+            assert kind in real_paths, f"no real backup has a member like {name}"
+            unknown = element_paths(data) - real_paths[kind]
+            checked += 1
+            if unknown:
+                missing[kind] |= unknown
+    assert checked > 100
+    assert not missing, dict(missing)
+
+
+def test_inforef_and_ids_consistent(generated):
+    path, _, _, _ = generated[("8M", 1, "tgz")]
+    xml = archive_xml(path)
+    trees = {name: etree.fromstring(data) for name, data in xml.items()}
+    users = {u.get("id") for u in trees["users.xml"].iter("user")}
+    files = {f.get("id"): f for f in trees["files.xml"].iter("file")}
+    groups = {g.get("id") for g in trees["groups.xml"].iter("group")}
+    roles = {r.get("id") for r in trees["roles.xml"].iter("role")}
+    info = trees["moodle_backup.xml"]
+    listed = {a.findtext("directory"): a for a in info.iter("activity")}
+    sections = {s.findtext("sectionid") for s in info.iter("section")}
+    referenced_files: set[str] = set()
+    for name, root in trees.items():
+        if not name.endswith("inforef.xml"):
+            continue
+        folder = name.rsplit("/", 1)[0]
+        refs = {kind: {e.findtext("id") for e in root.iter(kind)}
+                for kind in ("user", "file", "group", "role", "grade_item")}
+        assert refs["user"] <= users, name
+        assert refs["file"] <= set(files), name
+        assert refs["group"] <= groups, name
+        assert refs["role"] <= roles, name
+        referenced_files |= refs["file"]
+        if folder.startswith("activities/"):
+            module = trees[f"{folder}/module.xml"]
+            assert folder in listed
+            assert listed[folder].findtext("moduleid") == module.get("id")
+            assert module.findtext("sectionid") in sections
+            grade_items = {g.get("id") for g in trees[f"{folder}/grades.xml"].iter("grade_item")}
+            assert refs["grade_item"] == grade_items, name
+            modname = folder.split("/")[1].rsplit("_", 1)[0]
+            activity = trees[f"{folder}/{modname}.xml"]
+            assert activity.get("moduleid") == module.get("id")
+            # every user the module's XML mentions is in its inforef, and only those
+            mentioned = {e.text for e in activity.iter("userid")}
+            mentioned |= {e.text for e in trees[f"{folder}/grades.xml"].iter("userid")}
+            mentioned |= {e.text for e in activity.iter("grader") if e.text != "0"}
+            assert mentioned == refs["user"], name
+            # files of this module's context are exactly those its inforef lists
+            context = activity.get("contextid")
+            own = {fid for fid, f in files.items() if f.findtext("contextid") == context}
+            assert own == refs["file"], name
+    # every files.xml record is referenced by some inforef, as Moodle's annotations make it
+    assert referenced_files == set(files)
+    # section sequences list exactly the listed activities of that section
+    for name, root in trees.items():
+        if name.endswith("section.xml"):
+            sequence = [cm for cm in (root.findtext("sequence") or "").split(",") if cm]
+            expected = [a.findtext("moduleid") for a in listed.values()
+                        if a.findtext("sectionid") == root.get("id")]
+            assert sorted(sequence) == sorted(expected)
+
+
+def test_discussion_template_is_xmlwriter_output():
+    """Posts are rendered by a template for speed; it must give XmlWriter's bytes."""
+    from mbx.synth.course import CourseSynthesizer, render_discussion
+    from mbx.xml import XmlWriter
+
+    synth = CourseSynthesizer("unused.mbz", target=1 << 20, seed=3, users=6, sections=2,
+                              activities={"forum": 2}, include_users=True, include_files=True,
+                              format="tgz", progress=None, compressor=None, level=None,
+                              xml_share=0.15)
+    synth.plan()
+    forum = synth.activities[1]
+    for _ in range(30):
+        drawn = synth._draw_discussion(forum, synth.users, set(), [], 0.3)
+        outputs = []
+        for use_template in (False, True):
+            buffer = io.BytesIO()
+            writer = XmlWriter(buffer)
+            writer.start("activity")
+            writer.start("forum")
+            writer.start("discussions")
+            if use_template:
+                writer.flush()
+                buffer.write(render_discussion(drawn, synth.text).encode("utf-8"))
+            else:
+                synth.write_discussion_with_writer(writer, drawn)
+            writer.end("discussions")
+            writer.end("forum")
+            writer.end("activity")
+            writer.close()
+            outputs.append(buffer.getvalue())
+        assert outputs[0] == outputs[1]
+    assert any(b"&amp;" in output or b"&lt;" in output for output in outputs)
