@@ -9,6 +9,16 @@ element path. Errors about input bytes are also :class:`ValueError`.
 from __future__ import annotations
 
 
+def format_location(source: str, line: int | None, column: int | None) -> str:
+    """``source:line:column``, leaving out the parts that are not known."""
+    parts = [source]
+    if line is not None:
+        parts.append(str(line))
+        if column is not None:
+            parts.append(str(column))
+    return ":".join(parts)
+
+
 class MbxError(Exception):
     """Root of every error mbx raises on purpose."""
 
@@ -28,12 +38,7 @@ class MbxError(Exception):
 
     def location(self) -> str:
         """``source:line:column`` with whatever parts are known."""
-        parts = [self.source or "<input>"]
-        if self.line is not None:
-            parts.append(str(self.line))
-            if self.column is not None:
-                parts.append(str(self.column))
-        return ":".join(parts)
+        return format_location(self.source or "<input>", self.line, self.column)
 
     def __str__(self) -> str:
         text = f"{self.location()}: {self.message}"

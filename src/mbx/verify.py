@@ -32,7 +32,7 @@ from typing import Any, BinaryIO, Callable
 import msgspec
 
 from mbx.archive import ARCHIVE_INDEX_NAME, MemberInfo, open_backup, parse_archive_index
-from mbx.errors import FormatError, MbxError
+from mbx.errors import FormatError, MbxError, format_location
 from mbx.inspect import read_information
 from mbx.xml import Parser
 
@@ -58,12 +58,7 @@ class Problem(msgspec.Struct, frozen=True):
     column: int | None = None
 
     def location(self) -> str:
-        parts = [self.member or "<backup>"]
-        if self.line is not None:
-            parts.append(str(self.line))
-            if self.column is not None:
-                parts.append(str(self.column))
-        return ":".join(parts)
+        return format_location(self.member or "<backup>", self.line, self.column)
 
     def __str__(self) -> str:
         return f"{self.location()}: {self.message} [{self.code}]"
