@@ -19,7 +19,6 @@ peak RSS of the compiled engine above the interpreter's own.
 from __future__ import annotations
 
 import argparse
-import importlib
 import io
 import json
 import os
@@ -165,9 +164,7 @@ def _run_mbx(engine_module: str, data: bytes) -> int:
     import mbx.xml._core as core
     from mbx.xml import Parser
 
-    saved = core.Engine
-    core.Engine = importlib.import_module(engine_module).Engine
-    try:
+    with core.engine_in_use(engine_module):
         records = []
         parser = Parser()
         parser.add_path(POST_PATH, records.append)
@@ -178,8 +175,6 @@ def _run_mbx(engine_module: str, data: bytes) -> int:
             records.clear()
         parser.close()
         return count + len(records)
-    finally:
-        core.Engine = saved
 
 
 def run_mbx_python(data: bytes) -> int:

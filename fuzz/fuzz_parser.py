@@ -63,9 +63,7 @@ def parse(engine, chunks: list[bytes]):
             return skip
         return lambda record: out.append((path, record))
 
-    saved = core.Engine
-    core.Engine = engine
-    try:
+    with core.engine_in_use(engine):
         parser = Parser(limits=LIMITS, source="fuzz.xml")
         for path, kind in PATHS:
             if kind == "below":
@@ -81,8 +79,6 @@ def parse(engine, chunks: list[bytes]):
                 raise AssertionError(f"refusal without a location: {exc!r}") from exc
             return "refused", exc.code
         return "ok", out
-    finally:
-        core.Engine = saved
 
 
 def TestOneInput(data: bytes) -> None:

@@ -132,14 +132,10 @@ def TestOneInput(data: bytes) -> None:
                 if record is not None]
     for engine in ENGINES:
         got: list = []
-        saved = core.Engine
-        core.Engine = engine
-        try:
+        with core.engine_in_use(engine):
             parser = Parser(source="written.xml")
             parser.add_path("/root/rec", got.append)
             parser.parse(output)
-        finally:
-            core.Engine = saved
         if got != expected:
             raise AssertionError(f"{engine.__module__}: read back {got!r}\nexpected {expected!r}"
                                  f"\nwritten {output!r}\nfrom {records!r}")

@@ -16,9 +16,7 @@ document:
 
 from __future__ import annotations
 
-import importlib
 import re
-from contextlib import contextmanager
 from xml.parsers import expat
 
 import pytest
@@ -36,15 +34,6 @@ SETTINGS = settings(max_examples=300, deadline=None,
                                            HealthCheck.large_base_example])
 
 
-@contextmanager
-def using(module_name: str):
-    """Makes mbx.xml.Parser use one engine for the duration of the block."""
-    saved = core.Engine
-    core.Engine = importlib.import_module(module_name).Engine
-    try:
-        yield
-    finally:
-        core.Engine = saved
 
 
 # -- the grammar -----------------------------------------------------------------------------
@@ -247,7 +236,7 @@ def _skipper(out: list, path: str):
 def run(module_name: str, doc: bytes, chunks: list[bytes] | None, paths, grouped, skipped):
     """("ok", records) or ("refused", code) for one engine; anything else propagates."""
     out: list = []
-    with using(module_name):
+    with core.engine_in_use(module_name):
         parser = Parser(source="hypothesis.xml")
         inside = [] if grouped is None else [
             p for p in paths if len(p) > len(grouped) and p[:len(grouped)] == grouped]

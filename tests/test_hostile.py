@@ -24,7 +24,6 @@ form a pair listed in ``mbx/xml/differences.json``.
 
 from __future__ import annotations
 
-import importlib
 import json
 from importlib import resources
 
@@ -635,15 +634,12 @@ CATALOGUE = {
 
 
 def _code(module_name: str, doc: bytes, limits: Limits | None) -> str:
-    saved = core.Engine
-    core.Engine = importlib.import_module(module_name).Engine
     try:
-        new_parser(limits).parse(doc)
+        with core.engine_in_use(module_name):
+            new_parser(limits).parse(doc)
         return "accepted"
     except MbxError as exc:
         return exc.code
-    finally:
-        core.Engine = saved
 
 
 # Comparing engines needs both: the compiled CI run collects this test, the

@@ -8,7 +8,6 @@ non-ASCII names, XML versions other than 1.x), where both engines must refuse.
 
 from __future__ import annotations
 
-import importlib
 import json
 from importlib import resources
 from xml.parsers import expat
@@ -66,20 +65,17 @@ ALLOWED = {(row["python"], row["compiled"]) for row in DIFFERENCES["error_codes"
 
 
 def verdict(engine_name: str, doc: bytes, bytewise: bool) -> str:
-    saved = core.Engine
-    core.Engine = importlib.import_module(engine_name).Engine
     try:
-        parser = Parser(source="doc")
-        parser.add_path("/a", lambda record: None)
-        parser.parse([doc[i:i + 1] for i in range(len(doc))] if bytewise else doc)
+        with core.engine_in_use(engine_name):
+            parser = Parser(source="doc")
+            parser.add_path("/a", lambda record: None)
+            parser.parse([doc[i:i + 1] for i in range(len(doc))] if bytewise else doc)
         return "accepted"
     except MbxError as exc:
         assert exc.code.startswith("xml-") and exc.source == "doc"
         assert isinstance(exc.line, int) and exc.line >= 1
         assert isinstance(exc.column, int) and exc.column >= 1
         return exc.code
-    finally:
-        core.Engine = saved
 
 
 def expat_accepts(doc: bytes) -> bool:
