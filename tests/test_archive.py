@@ -30,6 +30,8 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import hypothesis
+import hypothesis.strategies
 import pytest
 
 from mbx.archive import (ArchiveLimits, IgnoredMember, MemberInfo, available_inflaters, base,
@@ -511,6 +513,19 @@ def test_tar_unsafe_names(tmp_path, name, code):
                                             (name, b"evil")], format=tarfile.PAX_FORMAT)
     error = assert_refused(code, path)
     assert str(path) in str(error)
+
+
+@hypothesis.settings(max_examples=400, deadline=None)
+@hypothesis.given(hypothesis.strategies.text(alphabet="ab_-./\\:\x00\né", max_size=12))
+def test_member_name_fast_path_agrees_with_every_check(raw):
+    """Plain names skip the checks one by one; the outcome must not change."""
+    def outcome(function, **extra):
+        try:
+            return function(raw, source="x", max_length=8, **extra)
+        except ArchiveError as error:
+            return error.code
+
+    assert outcome(base.normalize_member_name) == outcome(base._normalize_checked)
 
 
 def test_tar_nul_in_names(tmp_path):

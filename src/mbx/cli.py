@@ -22,10 +22,19 @@ from mbx.units import format_size
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, naming the implementation only when asked (deciding it loads
+    the compiled modules)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"mbx {mbx.__version__} ({mbx.implementation})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mbx", description=mbx.__doc__)
-    parser.add_argument("--version", action="version",
-                        version=f"mbx {mbx.__version__} ({mbx.implementation})")
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="show the version and which implementation runs, then exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -112,10 +121,12 @@ def _progress(args, label: str):
 
 
 def _ls(args) -> int:
-    from mbx.inspect import list_members, summarize
+    if args.long:  # from the index alone: no XML machinery to load
+        from mbx.archive import list_members
 
-    if args.long:
         return _ls_members(list_members(args.backup), args.json)
+    from mbx.inspect import summarize
+
     with _progress(args, "reading") as progress:
         result = summarize(args.backup, progress=progress)
     if args.json:
@@ -151,11 +162,16 @@ def _ls_members(members, as_json: bool) -> int:
         print(json.dumps([{"name": m.name, "size": m.size, "mtime": m.mtime, "is_dir": m.is_dir}
                           for m in members]))
         return EXIT_OK
+    dates: dict[int | None, str] = {None: "?" * 16}  # backups share a handful of mtimes
+    lines = []
     for member in members:
-        when = (time.strftime("%Y-%m-%d %H:%M", time.gmtime(member.mtime))
-                if member.mtime is not None else "?" * 16)
+        when = dates.get(member.mtime)
+        if when is None:
+            when = dates[member.mtime] = time.strftime("%Y-%m-%d %H:%M",
+                                                       time.gmtime(member.mtime))
         kind = "d" if member.is_dir else "-"
-        print(f"{kind} {member.size:>12} {when} {member.name}{'/' if member.is_dir else ''}")
+        lines.append(f"{kind} {member.size:>12} {when} {member.name}{'/' if member.is_dir else ''}\n")
+    sys.stdout.write("".join(lines))
     return EXIT_OK
 
 

@@ -12,7 +12,7 @@ import os
 import re
 from typing import Any, BinaryIO, Callable, Iterator
 
-from mbx.archive import MemberInfo, open_backup
+from mbx.archive import MemberInfo, list_members, open_backup
 import msgspec
 
 from mbx.errors import FormatError
@@ -295,13 +295,6 @@ def _summarize_moodle1(backup, progress) -> dict[str, Any]:
         "sizes": sizes,
         "largest_activities": [],
     }
-
-
-def list_members(path: str | os.PathLike) -> Iterator[MemberInfo]:
-    """Every member with size and time, like ``tar tv``; the index when there is one."""
-    with open_backup(path) as backup:
-        index = backup.read_index(only_if_first=True)
-        yield from index if index is not None else backup.members()
 
 
 def copy_member(path: str | os.PathLike, name: str, out: BinaryIO) -> int:

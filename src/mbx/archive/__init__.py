@@ -23,10 +23,11 @@ which format), ``inflate`` (gzip, with the fastest decompressor installed),
 with a stable ``code``; nothing is ever extracted or written.
 """
 
-from mbx.archive.backup import Backup, open_backup
+from mbx.archive.backup import Backup, list_members, open_backup
 from mbx.archive.base import ARCHIVE_INDEX_NAME, ArchiveLimits, IgnoredMember, MemberInfo
 from mbx.archive.index import parse_archive_index
 from mbx.archive.inflate import available_inflaters, inflater
 
 __all__ = ["ARCHIVE_INDEX_NAME", "ArchiveLimits", "Backup", "IgnoredMember", "MemberInfo",
-           "available_inflaters", "inflater", "open_backup", "parse_archive_index"]
+           "available_inflaters", "inflater", "list_members", "open_backup",
+           "parse_archive_index"]

@@ -24,13 +24,11 @@ from typing import Protocol
 
 from mbx.archive.base import ARCHIVE_INDEX_NAME, ArchiveLimits, IgnoredMember, MemberInfo
 from mbx.archive.detect import detect_format, sniff_container
-from mbx.archive.folder_reader import FolderContainer
 from mbx.archive.index import parse_archive_index
 from mbx.archive.tar_reader import TarGzContainer
-from mbx.archive.zip_reader import ZipContainer
 from mbx.errors import ArchiveError
 
-__all__ = ["Backup", "open_backup"]
+__all__ = ["Backup", "list_members", "open_backup"]
 
 
 class _Container(Protocol):
@@ -43,7 +41,23 @@ class _Container(Protocol):
     def close(self) -> None: ...
 
 
-_CONTAINERS = {"tar.gz": TarGzContainer, "zip": ZipContainer, "folder": FolderContainer}
+def _container_class(kind: str) -> type:
+    """The reader for a sniffed container kind; zip and folder readers load on first use."""
+    if kind == "zip":
+        from mbx.archive.zip_reader import ZipContainer
+        return ZipContainer
+    if kind == "folder":
+        from mbx.archive.folder_reader import FolderContainer
+        return FolderContainer
+    return TarGzContainer
+
+
+def list_members(path: str | os.PathLike[str]) -> Iterator[MemberInfo]:
+    """Every member with size and time, like ``tar tv``: read from ``.ARCHIVE_INDEX``
+    when it is the first entry (a few kilobytes, whatever the size), else a scan."""
+    with open_backup(path) as backup:
+        index = backup.read_index(only_if_first=True)
+        yield from index if index is not None else backup.members()
 
 
 def open_backup(path: str | os.PathLike[str], *, limits: ArchiveLimits = ArchiveLimits()
@@ -56,7 +70,7 @@ def open_backup(path: str | os.PathLike[str], *, limits: ArchiveLimits = Archive
     """
     path = os.fspath(path)
     kind = sniff_container(path)
-    return Backup(path, _CONTAINERS[kind](path, limits), limits)
+    return Backup(path, _container_class(kind)(path, limits), limits)
 
 
 class Backup:

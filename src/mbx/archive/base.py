@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from typing import BinaryIO
 
 import msgspec
@@ -60,8 +59,7 @@ class IgnoredMember(msgspec.Struct, frozen=True):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ArchiveLimits:
+class ArchiveLimits(msgspec.Struct, frozen=True):
     """Bounds applied while reading a container; each has its own error code when hit.
 
     ``max_member_size`` is checked against each member's declared size, before
@@ -116,6 +114,9 @@ _REFUSED_KINDS = {
 
 _DRIVE_PREFIX = re.compile(r"[A-Za-z]:")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+#: Names every check passes at once: ASCII components that start with a letter,
+#: digit, ``_`` or ``-`` (so never ``.`` or ``..``), joined by single slashes.
+_PLAIN_NAME = re.compile(r"[\w\-][\w.\-]*(?:/[\w\-][\w.\-]*)*/?", re.ASCII)
 
 
 def refuse(code: str, message: str, source: str | None, *, line: int | None = None
@@ -142,6 +143,13 @@ def normalize_member_name(raw: str, *, source: str | None, max_length: int = 409
     bytes. ``.`` and empty components are dropped, so ``./a//b/`` becomes
     ``a/b``; the root itself becomes ``""``.
     """
+    if len(raw) <= max_length and _PLAIN_NAME.fullmatch(raw):
+        return raw.rstrip("/"), raw.endswith("/")
+    return _normalize_checked(raw, source=source, max_length=max_length)
+
+
+def _normalize_checked(raw: str, *, source: str | None, max_length: int) -> tuple[str, bool]:
+    """:func:`normalize_member_name` without the fast path, one check at a time."""
     length = len(raw.encode("utf-8", "surrogatepass"))
     if length > max_length:
         raise refuse("archive-name-too-long", f"member name of {length} bytes is longer than "

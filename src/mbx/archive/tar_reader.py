@@ -26,7 +26,8 @@ import io
 import re
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+
+import msgspec
 
 from mbx.archive import base
 from mbx.archive.base import (ARCHIVE_INDEX_NAME, ArchiveLimits, EntryChecker, EntryKind,
@@ -57,8 +58,7 @@ _UNSUPPORTED = {b"S": "GNU sparse file", b"M": "multi-volume continuation",
                 b"V": "volume label", b"D": "GNU dump directory", b"N": "GNU old long name"}
 
 
-@dataclass(slots=True)
-class TarEntry:
+class TarEntry(msgspec.Struct):
     """One tar entry as stored, extended headers applied, before any checking."""
 
     name: str
