@@ -171,6 +171,69 @@ def test_userref_unchecked_without_users(tmp_path):
     assert verify(folder).ok
 
 
+#: (member, its XML defining one record with id 41, inforef kind, code when missing)
+DEFINING = [
+    ("roles.xml", "<roles_definition><role id='41'><shortname>student</shortname></role>"
+                  "</roles_definition>", "role", "verify-missing-role"),
+    ("groups.xml", "<groups><group id='41'><name>A</name></group></groups>", "group",
+     "verify-missing-group"),
+    ("groups.xml", "<groups><groupings><grouping id='41'><name>G</name></grouping></groupings>"
+                   "</groups>", "grouping", "verify-missing-grouping"),
+    ("scales.xml", "<scales_definition><scale id='41'><name>S</name></scale>"
+                   "</scales_definition>", "scale", "verify-missing-scale"),
+    ("outcomes.xml", "<outcomes_definition><outcome id='41'><shortname>O</shortname></outcome>"
+                     "</outcomes_definition>", "outcome", "verify-missing-outcome"),
+    ("questions.xml", "<question_categories><question_category id='41'><name>top</name>"
+                      "<questions></questions></question_category></question_categories>",
+     "question_category", "verify-missing-question-category"),
+    ("gradebook.xml", "<gradebook><grade_items><grade_item id='41'><itemtype>course</itemtype>"
+                      "</grade_item></grade_items></gradebook>", "grade_item",
+     "verify-missing-grade-item"),
+    ("activities/forum_201/grades.xml",
+     "<activity_gradebook><grade_items><grade_item id='41'><itemtype>mod</itemtype>"
+     "</grade_item></grade_items></activity_gradebook>", "grade_item",
+     "verify-missing-grade-item"),
+]
+
+
+def _refs(kind: str, *ids: int) -> str:
+    items = "".join(f"<{kind}><id>{i}</id></{kind}>" for i in ids)
+    return f"<inforef><{kind}ref>{items}</{kind}ref></inforef>"
+
+
+@pytest.mark.parametrize("member, xml, kind, code", DEFINING,
+                         ids=[f"{row[2]}-{row[0]}" for row in DEFINING])
+def test_every_reference_kind_is_resolved(tmp_path, member, xml, kind, code):
+    folder = _sound_folder(tmp_path)
+    (folder / member).write_text(xml)
+    inforefs = [folder / "course" / "inforef.xml", folder / "activities" / "forum_203" /
+                "inforef.xml"]
+    for inforef in inforefs:
+        inforef.write_text(_refs(kind, 41))
+    sound = verify(folder)
+    assert sound.ok
+    for inforef in inforefs:  # two members name 42: one problem, at the first, counting both
+        inforef.write_text(_refs(kind, 41, 42))
+    report = verify(_pack(folder, "tar.gz"))
+    assert [p.code for p in report.problems] == [code]
+    assert report.problems[0].member.endswith("inforef.xml")
+    assert f"{kind}ref 42" in report.problems[0].message
+    assert "1 more" in report.problems[0].message
+    assert report.checked["references"] == sound.checked["references"] + 2
+
+
+@pytest.mark.parametrize("member, xml, kind, code", DEFINING[:-1],
+                         ids=[f"{row[2]}-{row[0]}" for row in DEFINING[:-1]])
+def test_reference_kind_unchecked_when_nothing_defines_it(tmp_path, member, xml, kind, code):
+    """A backup made without a part (groups, users...) keeps references to it."""
+    folder = _sound_folder(tmp_path)
+    (folder / "course" / "inforef.xml").write_text(_refs(kind, 42))
+    assert verify(folder).ok
+    root = xml.split(">", 1)[0] + ">"
+    (folder / member).write_text(root + "</" + root[1:])
+    assert verify(folder).ok
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_listed_activity_without_folder_and_unlisted_folder(tmp_path, kind):
     folder = _sound_folder(tmp_path)

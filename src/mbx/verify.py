@@ -14,9 +14,16 @@ Checks (format doc §2, §3.2, §5):
 - every ``*.xml`` member is well-formed (the XML error's code, line, column);
 - every blob ``files/xx/<sha1>`` hashes to its name and ``xx`` is its prefix;
 - every ``files.xml`` record that is not a directory (``.``) has its blob;
-- every ``inforef.xml`` file reference names a ``files.xml`` record, every user
-  reference a ``users.xml`` user (when ``users.xml`` lists any); other known
-  reference kinds are counted, unknown kinds are counted and named;
+- every ``inforef.xml`` reference names a record of the member that defines
+  its kind: ``fileref`` a ``files.xml`` file, ``userref`` a ``users.xml``
+  user, ``roleref`` a ``roles.xml`` role, ``groupref``/``groupingref`` a
+  ``groups.xml`` group/grouping, ``scaleref`` and ``outcomeref`` a
+  ``scales.xml``/``outcomes.xml`` definition, ``question_categoryref`` a
+  ``questions.xml`` category, ``grade_itemref`` a grade item of some
+  ``grades.xml`` or ``gradebook.xml``. A kind is checked only when its
+  defining member is present and defines at least one record (a backup made
+  without users keeps its ``userref`` lists but writes no users); unknown
+  kinds are counted and named;
 - activities and sections listed in ``moodle_backup.xml`` have their folder,
   and every ``activities/*`` and ``sections/*`` folder is listed;
 - ``.ARCHIVE_INDEX``, when present, matches the members (names, file sizes).
@@ -42,9 +49,25 @@ READ_SIZE = 1 << 20
 _BLOB = re.compile(r"files/([^/]+)/([^/]+)")
 _SHA1 = re.compile(r"[0-9a-f]{40}")
 _TOP_FOLDER = re.compile(r"(activities|sections)/([^/]+)(?:/|$)")
-#: The reference groups Moodle writes (``backup_helper::get_inforef_itemnames()``).
-_KNOWN_REFS = ("user", "grouping", "group", "role", "file", "scale", "outcome", "grade_item",
-               "question_category")
+#: Where the records every inforef kind points at are defined: member name (or, for
+#: activity grade items, the file name in any folder) -> (record path, kind).
+#: The kinds are the reference groups Moodle writes
+#: (``backup_helper::get_inforef_itemnames()``).
+_DEFINITIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "files.xml": (("/files/file", "file"),),
+    "users.xml": (("/users/user", "user"),),
+    "roles.xml": (("/roles_definition/role", "role"),),
+    "groups.xml": (("/groups/group", "group"), ("/groups/groupings/grouping", "grouping")),
+    "scales.xml": (("/scales_definition/scale", "scale"),),
+    "outcomes.xml": (("/outcomes_definition/outcome", "outcome"),),
+    "questions.xml": (("/question_categories/question_category", "question_category"),),
+    "gradebook.xml": (("/gradebook/grade_items/grade_item", "grade_item"),),
+    "grades.xml": (("/activity_gradebook/grade_items/grade_item", "grade_item"),),
+}
+_KNOWN_REFS = tuple(dict.fromkeys(kind for paths in _DEFINITIONS.values() for _, kind in paths))
+#: Where each kind is defined, as problem messages name it.
+_DEFINED_IN = {kind: name for name, paths in _DEFINITIONS.items() for _, kind in paths}
+_DEFINED_IN["grade_item"] = "grades.xml or gradebook.xml"
 _REF_TAG = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.\-]*ref)[\s/>]")
 
 
@@ -100,11 +123,12 @@ class _State:
         self.blobs: set[str] = set()
         #: contenthash -> first files.xml record id needing it
         self.needed_blobs: dict[str, str] = {}
-        self.file_ids: set[str] = set()
-        self.user_ids: set[str] = set()
-        self.users_xml = False
-        #: (kind, id, member) of every reference
-        self.references: list[tuple[str, str, str]] = []
+        #: kind -> ids of the records defined for it (kinds whose member was seen)
+        self.defined: dict[str, set[str]] = {}
+        #: kind -> id -> [first inforef member naming it, how many name it]; the
+        #: defining members come after the inforefs in Moodle's order, so
+        #: references wait here, one entry per distinct id
+        self.referenced: dict[str, dict[str, list]] = {kind: {} for kind in _KNOWN_REFS}
         self.unknown_kinds: set[str] = set()
         self.folders: dict[str, set[str]] = {"activities": set(), "sections": set()}
         self.listed: dict[str, list[str]] | None = None
@@ -171,15 +195,14 @@ def _check_member(state: _State, name: str, stream: BinaryIO) -> None:
             state.listing_seen = True
             _read_listing(state, stream, name)
             return
-        if name == "files.xml":
-            parser.add_path("/files/file", lambda record: _file_record(state, record))
-        elif name == "users.xml":
-            state.users_xml = True
-            parser.add_path("/users/user", lambda record: state.user_ids.add(
-                str(record.get("id") or "")))
-        elif base == "inforef.xml":
+        if base == "inforef.xml":
             _parse_inforef(state, parser, stream, name)
             return
+        defining = name if "/" not in name else "grades.xml" if base == "grades.xml" else None
+        for path, kind in _DEFINITIONS.get(defining, ()):
+            ids = state.defined.setdefault(kind, set())
+            parser.add_path(path, _file_record(state, ids) if kind == "file" else
+                            lambda record, ids=ids: ids.add(str(record.get("id") or "")))
         parser.parse(stream)
     except MbxError as error:
         state.problem(error.code, error.message, name, error.line, error.column)
@@ -203,20 +226,32 @@ def _check_blob(state: _State, name: str, prefix: str, digest_name: str,
     state.blobs.add(digest_name)
 
 
-def _file_record(state: _State, record: dict) -> None:
-    state.report.checked["files_records"] += 1
-    file_id = str(record.get("id") or "")
-    state.file_ids.add(file_id)
-    contenthash = record.get("contenthash") or ""
-    if record.get("filename") != "." and contenthash:
-        state.needed_blobs.setdefault(contenthash, file_id)
+def _file_record(state: _State, ids: set[str]) -> Callable[[dict], None]:
+    """The handler of ``files.xml`` records: their ids, and the blobs they need."""
+    def on_file(record: dict) -> None:
+        state.report.checked["files_records"] += 1
+        file_id = str(record.get("id") or "")
+        ids.add(file_id)
+        contenthash = record.get("contenthash") or ""
+        if record.get("filename") != "." and contenthash:
+            state.needed_blobs.setdefault(contenthash, file_id)
+    return on_file
 
 
 def _parse_inforef(state: _State, parser: Parser, stream: BinaryIO, name: str) -> None:
+    def on_reference(record: dict, referenced: dict[str, list]) -> None:
+        state.report.checked["references"] += 1
+        ref_id = str(record.get("id") or "")
+        seen = referenced.get(ref_id)
+        if seen is None:
+            referenced[ref_id] = [name, 1]
+        else:
+            seen[1] += 1
+
     for kind in _KNOWN_REFS:
         parser.add_path(f"/inforef/{kind}ref/{kind}",
-                        lambda record, kind=kind: state.references.append(
-                            (kind, str(record.get("id") or ""), name)))
+                        lambda record, referenced=state.referenced[kind]:
+                        on_reference(record, referenced))
     tail = b""
 
     def scanned():
@@ -243,6 +278,10 @@ def _read_listing(state: _State, stream: BinaryIO, name: str) -> None:
     }
 
 
+#: Problem codes kept from before every kind was checked.
+_MISSING_CODES = {"file": "verify-missing-file-record"}
+
+
 def _cross_check(state: _State) -> None:
     checked = state.report.checked
     for contenthash, file_id in sorted(state.needed_blobs.items()):
@@ -251,15 +290,16 @@ def _cross_check(state: _State) -> None:
                           f"files.xml record {file_id} needs blob "
                           f"files/{contenthash[:2]}/{contenthash}, absent", "files.xml")
 
-    check_users = state.users_xml and bool(state.user_ids)
-    for kind, ref_id, member in state.references:
-        checked["references"] += 1
-        if kind == "file" and ref_id not in state.file_ids:
-            state.problem("verify-missing-file-record",
-                          f"fileref {ref_id} has no files.xml record", member)
-        elif kind == "user" and check_users and ref_id not in state.user_ids:
-            state.problem("verify-missing-user", f"userref {ref_id} has no users.xml user",
-                          member)
+    for kind, referenced in state.referenced.items():
+        defined = state.defined.get(kind)
+        if not defined and kind != "file":  # not in this backup, or written empty
+            continue
+        for ref_id, (member, count) in referenced.items():
+            if ref_id not in (defined or ()):
+                also = f" (and {count - 1} more references)" if count > 1 else ""
+                state.problem(_MISSING_CODES.get(kind, f"verify-missing-{kind.replace('_', '-')}"),
+                              f"{kind}ref {ref_id} has no {_DEFINED_IN[kind]} record{also}",
+                              member)
 
     if state.listed is None:
         if not state.listing_seen:
