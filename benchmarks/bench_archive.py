@@ -32,30 +32,15 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from mbx.synth import synthesize
 from mbx.units import parse_size
+from synth_samples import course_archive
 
-
-#: bump when the generated layout changes, so cached archives are rebuilt
 CHUNK = 1 << 20
 INDEX_HEADER = "Moodle archive file index. Count: "
-
-
-def sample(size: int) -> Path:
-    """A synthetic course backup of about ``size`` compressed bytes (``mbx.synth``),
-    cached in the temp folder between runs."""
-    path = Path(tempfile.gettempdir()) / f"mbx-bench-synth-{size}.mbz"
-    if not path.exists():
-        result = synthesize(path, size=size, seed=1)
-        print(f"generated {path}: {result['size']} bytes at {result['mb_per_s']} MB/s",
-              file=sys.stderr)
-    return path
-
 
 
 def _vm_hwm_kib(pid: int) -> int | None:
@@ -197,7 +182,7 @@ def main(argv=None) -> int:
     runs = []
     for label in labels:
         size = parse_size(label)
-        run = {"size": label, "requested_bytes": size, **measure(sample(size), args.repeats)}
+        run = {"size": label, "requested_bytes": size, **measure(course_archive(size), args.repeats)}
         runs.append(run)
     compare = None
     if len(runs) == 2:
@@ -219,7 +204,7 @@ def test_archive_verify_and_listing(benchmark):
     from mbx.inspect import list_members
     from mbx.verify import verify
 
-    path = sample(parse_size(os.environ.get("MBX_BENCH_ARCHIVE_SIZE", "50M")))
+    path = course_archive(parse_size(os.environ.get("MBX_BENCH_ARCHIVE_SIZE", "50M")))
     report = verify(path)
     assert report.ok, [str(problem) for problem in report.problems]
     result = benchmark.pedantic(measure, args=(path,), rounds=1, iterations=1)

@@ -1,13 +1,18 @@
 """Inflating and reading a generated tar.gz backup, as ratios to zlib in the same run.
 
-The archive (default about 200 MB compressed, written with zlib level 6 like
-PHP's gzopen) holds Moodle-like XML and incompressible blobs. Timed, each best
-of ``--repeats``, in MB/s of inflated output:
+The archive (default about 200 MB compressed) is a course written by ``mbx
+synth`` (seed 1, shared with the other benchmarks): Moodle's layout, forum XML
+and incompressible blobs. Timed, each best of ``--repeats``, in MB/s of
+inflated output:
 
 * ``decompressobj-<lib>``: the library alone (zlib, isal, zlib-ng when
   installed): gzip mode, 256 KiB in, at most 1 MiB out per call;
 * ``GzipInflater-<lib>``: mbx's inflater over that library (own gzip framing
   and CRC-32, limits checked);
+* ``sha1-inline-<lib>`` and ``sha1-thread-<lib>``: inflating and hashing every
+  chunk (what ``verify`` does to blobs), in one thread, or with the inflater
+  in a background thread feeding a bounded queue. The thread can only help
+  where the library releases the GIL while it inflates;
 * ``mbx-pass``: ``open_backup().iter_members()`` reading every member, with the
   inflater mbx picked;
 * ``tarfile-pass``: the standard library doing the same (``tarfile`` + ``gzip``);
@@ -24,76 +29,28 @@ size from ``MBX_BENCH_SIZE``, default 20M).
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
-import io
 import json
 import os
-import random
+import queue
 import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
+import threading
 import time
 from pathlib import Path
-
-from mbx.units import parse_size
 
 from mbx.archive import available_inflaters, inflater, open_backup
 from mbx.archive.base import ArchiveLimits
 from mbx.archive.inflate import GzipInflater, load_inflater
+from mbx.units import parse_size
+from synth_samples import course_archive
 
 INPUT_BLOCK = 1 << 18
 OUTPUT_CHUNK = 1 << 20
-_WORDS = ("the a and to of in is for on that with this it you we be are as have not moodle "
-          "course forum reply question answer thanks week module assignment deadline grade "
-          "learning students teacher quiz lesson reading chapter example problem").split()
-
-
-
-
-def _text_block(rng: random.Random) -> bytes:
-    posts = []
-    for number in range(20000):
-        words = " ".join(rng.choices(_WORDS, k=rng.randint(5, 120)))
-        posts.append(f'<post id="{number}"><subject>Re: {" ".join(rng.choices(_WORDS, k=5))}'
-                     f"</subject><message>&lt;p&gt;{words}&lt;/p&gt;</message>"
-                     f"<created>{1600000000 + rng.randint(0, 10 ** 8)}</created></post>\n")
-    return "".join(posts).encode()
-
-
-def write_sample(path: Path, compressed_size: int, seed: int = 1) -> None:
-    """A tar.gz of XML activities and random blobs, about ``compressed_size`` bytes."""
-    rng = random.Random(seed)
-    text = _text_block(rng)
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6,
-                                                mtime=0) as compressed, \
-            tarfile.open(fileobj=compressed, mode="w|", format=tarfile.USTAR_FORMAT) as archive:
-        number = 0
-        while raw.tell() < compressed_size:
-            number += 1
-            if rng.random() < 0.15:
-                content = rng.randbytes(rng.randint(1 << 16, 4 << 20))
-                name = hashlib.sha1(content).hexdigest()
-                name = f"files/{name[:2]}/{name}"
-            else:
-                start = rng.randrange(len(text) // 2)
-                content = text[start:start + rng.randint(1 << 20, 4 << 20)]
-                name = f"activities/forum_{number}/forum.xml"
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime = len(content), 1700000000
-            archive.addfile(info, io.BytesIO(content))
-
-
-def sample(size: int) -> Path:
-    """The generated archive, cached on disk between runs."""
-    cache = Path(tempfile.gettempdir()) / f"mbx-bench-inflate-{size}.tar.gz"
-    if not cache.exists():
-        partial = cache.with_suffix(".part")
-        write_sample(partial, size)
-        partial.replace(cache)
-    return cache
+#: inflated chunks a background inflater may run ahead of its reader
+QUEUE_DEPTH = 8
 
 
 # -- the methods: each returns the number of inflated (or member) bytes ----------------------
@@ -121,6 +78,34 @@ def _gzip_inflater(library: str):
             while chunk := reader.read_chunk():
                 total += len(chunk)
         return total
+    return run
+
+
+def _inflate_and_hash(library: str, in_thread: bool):
+    def run(path: Path) -> int:
+        digest = hashlib.sha1()
+        with open(path, "rb", buffering=0) as file:
+            reader = GzipInflater(file, limits=ArchiveLimits(max_ratio=1e9),
+                                  backend=load_inflater(library))
+            if not in_thread:
+                while chunk := reader.read_chunk():
+                    digest.update(chunk)
+                return digest.digest_size
+            chunks: queue.Queue = queue.Queue(QUEUE_DEPTH)
+
+            def inflate() -> None:
+                try:
+                    while chunk := reader.read_chunk():
+                        chunks.put(chunk)
+                finally:
+                    chunks.put(b"")
+
+            worker = threading.Thread(target=inflate)
+            worker.start()
+            while chunk := chunks.get():
+                digest.update(chunk)
+            worker.join()
+        return digest.digest_size
     return run
 
 
@@ -153,6 +138,9 @@ def run_gzip_command(path: Path) -> int:
 def methods() -> dict:
     found = {f"decompressobj-{name}": _decompressobj(name) for name in available_inflaters()}
     found.update({f"GzipInflater-{name}": _gzip_inflater(name) for name in available_inflaters()})
+    for name in available_inflaters():
+        found[f"sha1-inline-{name}"] = _inflate_and_hash(name, in_thread=False)
+        found[f"sha1-thread-{name}"] = _inflate_and_hash(name, in_thread=True)
     found["mbx-pass"] = run_mbx_pass
     found["tarfile-pass"] = run_tarfile_pass
     if shutil.which("gzip"):
@@ -208,7 +196,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    path = sample(parse_size(args.size))
+    path = course_archive(parse_size(args.size))
     report = {"compressed_bytes": path.stat().st_size, "mbx_inflater": inflater,
               **measure(path, args.repeats),
               "mbx_pass_peak_rss_mib_above_interpreter": round(peak_rss_of_pass(path), 1)}
@@ -237,7 +225,7 @@ if pytest is not None:
 
     @pytest.fixture(scope="module")
     def archive_path() -> Path:
-        return sample(parse_size(os.environ.get("MBX_BENCH_SIZE", "20M")))
+        return course_archive(parse_size(os.environ.get("MBX_BENCH_SIZE", "20M")))
 
     @pytest.mark.parametrize("method", list(methods()))
     def test_inflate(benchmark, archive_path, method):

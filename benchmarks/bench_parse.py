@@ -22,44 +22,21 @@ import argparse
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from mbx.units import parse_size
+from synth_samples import forum_document
 from xml.parsers import expat
 
 POST_PATH = "/activity/forum/discussions/discussion/posts/post"
 CHUNK = 1 << 20
-#: forum document bytes per compressed archive byte: XML packs ~7:1, the larger of two
-#: forums holds about 70% of the XML
-_COMPRESSION = 5
 
 
-def forum_document(size: int) -> bytes:
-    """The largest ``forum.xml`` of a course written by ``mbx synth`` (seed 1, no
-    files, two forums), about ``size`` bytes, cached on disk between runs."""
-    cache = Path(tempfile.gettempdir()) / f"mbx-bench-forum-{size}.xml"
-    if not cache.exists():
-        from mbx.archive import open_backup
-        from mbx.synth import synthesize
-
-        with tempfile.TemporaryDirectory() as folder:
-            archive = Path(folder) / "forum-course.mbz"
-            synthesize(archive, size=max(size // _COMPRESSION, 64 * 1024), seed=1,
-                       activities={"forum": 2}, include_files=False)
-            with open_backup(archive) as backup:
-                largest = max((member for member in backup.members()
-                               if member.name.endswith("/forum.xml")),
-                              key=lambda member: member.size)
-                partial = cache.with_suffix(".part")
-                with backup.open(largest.name) as source, open(partial, "wb") as target:
-                    shutil.copyfileobj(source, target, CHUNK)
-        partial.replace(cache)
-    return cache.read_bytes()
+def forum_bytes(size: int) -> bytes:
+    """The forum document of about ``size`` bytes, read into memory."""
+    return forum_document(size).read_bytes()
 
 
 def _chunks(data: bytes):
@@ -144,9 +121,7 @@ def _timed(method, data: bytes) -> float:
 def peak_rss_above_interpreter(size: int) -> dict:
     """Peak RSS (MiB) of parsing a generated file of ``size`` in a fresh process,
     next to the peak of the same process that imports mbx and parses nothing."""
-    path = Path(tempfile.gettempdir()) / f"mbx-bench-forum-{size}.xml"
-    if not path.exists():
-        forum_document(size)
+    path = forum_document(size)
     script = (
         "import sys\n"
         "import mbx.xml\n"
@@ -176,7 +151,7 @@ def main(argv=None) -> int:
                         help="also measure peak RSS of the compiled engine on this size")
     args = parser.parse_args(argv)
     size = parse_size(args.size)
-    data = forum_document(size)
+    data = forum_bytes(size)
     import mbx
 
     report = {"size_bytes": len(data), "implementation": mbx.implementation,
@@ -209,7 +184,7 @@ if pytest is not None:
 
     @pytest.fixture(scope="module")
     def forum() -> bytes:
-        return forum_document(parse_size(os.environ.get("MBX_BENCH_SIZE", "20M")))
+        return forum_bytes(parse_size(os.environ.get("MBX_BENCH_SIZE", "20M")))
 
     @pytest.mark.parametrize("method", list(METHODS))
     def test_parse(benchmark, forum, method):

@@ -186,7 +186,7 @@ def test_every_corpus_item_gets_through_ls_info_and_verify(corpus, capsys):
 def test_synth_command_writes_a_sound_backup(tmp_path, capsys):
     out = tmp_path / "synthetic.mbz"
     assert main(["-q", "synth", str(out), "--size", "2M", "--seed", "4",
-                 "--activities", "forum=2,page=1,assign=1", "--json"]) == 0
+                 "--activities", "forum:2,page=1,assign:1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert abs(result["size"] - (2 << 20)) <= 0.05 * (2 << 20)
     assert main(["-q", "verify", str(out)]) == 0
@@ -194,5 +194,5 @@ def test_synth_command_writes_a_sound_backup(tmp_path, capsys):
     listing = json.loads(capsys.readouterr().out.split("sound\n")[-1])
     modules = sorted(a["modulename"] for s in listing["sections"] for a in s["activities"])
     assert modules == ["assign", "forum", "forum", "page"]
-    assert main(["synth", str(out), "--activities", "forum=x"]) == 2
+    assert main(["synth", str(out), "--activities", "forum:x"]) == 2
     assert main(["synth", str(out), "--size", "lots"]) == 2

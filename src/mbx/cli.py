@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import time
 import sys
 from typing import Sequence
@@ -74,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--users", type=int, help="users, teacher included (default: by size)")
     synth.add_argument("--sections", type=int,
                        help="sections, section 0 included (default: by size)")
-    synth.add_argument("--activities", metavar="MOD=N,...",
-                       help="activities per module, e.g. forum=30,page=20,assign=5 "
+    synth.add_argument("--activities", metavar="MOD:N,...",
+                       help="activities per module, e.g. forum:30,page:20,assign:5 "
                             "(forum page label url resource folder assign; default: by size)")
     synth.add_argument("--no-users", action="store_true", help="no users and no user data")
     synth.add_argument("--no-files", action="store_true", help="no file blobs")
@@ -257,9 +258,10 @@ def _synth(args) -> int:
     if args.activities:
         try:
             activities = {name.strip(): int(count) for name, count in
-                          (part.split("=", 1) for part in args.activities.split(",") if part)}
+                          (re.split("[:=]", part, maxsplit=1)
+                           for part in args.activities.split(",") if part)}
         except ValueError:
-            print(f"mbx: --activities wants MOD=N,...; got {args.activities!r}", file=sys.stderr)
+            print(f"mbx: --activities wants MOD:N,...; got {args.activities!r}", file=sys.stderr)
             return EXIT_USAGE
     try:
         with _progress(args, "packing") as progress:
