@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sections, section 0 included (default: by size)")
     synth.add_argument("--activities", metavar="MOD:N,...",
                        help="activities per module, e.g. forum:30,page:20,assign:5 "
-                            "(forum page label url resource folder assign; default: by size)")
+                            "(forum page label url resource folder assign quiz; default: by size)")
     synth.add_argument("--no-users", action="store_true", help="no users and no user data")
     synth.add_argument("--no-files", action="store_true", help="no file blobs")
     synth.add_argument("--format", choices=["tgz", "zip"], default="tgz",

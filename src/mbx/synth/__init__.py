@@ -2,7 +2,8 @@
 
 ``mbx synth`` writes archives with the structure of real Moodle 4.5 output
 (``moodle_backup.xml``, ``course/``, ``sections/``, ``activities/<mod>_<cmid>/``,
-``users.xml``, ``files.xml`` and blobs ...), filled with seeded invented data::
+``users.xml``, ``questions.xml``, ``files.xml`` and blobs ...), filled with seeded
+invented data::
 
     from mbx.synth import synthesize
 
@@ -10,7 +11,8 @@
     print(result["size"], result["mb_per_s"])
 
 Same arguments, same bytes. See :mod:`mbx.synth.course` for how the size
-target is met and :mod:`mbx.synth.text` for the text.
+target is met, :mod:`mbx.synth.quiz` for quizzes and their questions and
+:mod:`mbx.synth.text` for the text.
 """
 
 from mbx.synth.course import DEFAULT_ACTIVITIES, SUPPORTED, parse_size, synthesize

@@ -7,7 +7,8 @@ data and padding, so the compressed cost of the XML is known as it is
 written, without holding anything. Members are written in this order:
 
 1. everything except the forums' posts and the file blobs (course, sections,
-   the other activities, users, groups, gradebook, moodle_backup.xml ...);
+   the other activities, quizzes and their questions, users, groups,
+   gradebook, moodle_backup.xml ...);
 2. the forums, discussion by discussion, until the XML has used its share
    of the target (``xml_share``; all of it with ``include_files=False``);
 3. the blobs, whose sizes are drawn (many small, few large) and then scaled
@@ -16,7 +17,8 @@ written, without holding anything. Members are written in this order:
    overhead for stored blocks);
 4. ``files.xml``, whose cost was estimated per record beforehand.
 
-Memory: the plan (users, activities, file records) is kept, posts are not.
+Memory: the plan (users, activities, file records, quiz questions) is kept,
+posts are not.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from mbx.archive.writer import (
     default_compressor,
     ustar_header,
 )
-from mbx.synth.text import TextPool
+from mbx.synth.quiz import Question, QuizMixin
+from mbx.synth.text import TextPool, xml_text
 from mbx.xml import XmlWriter
 
 __all__ = ["synthesize", "parse_size", "DEFAULT_ACTIVITIES"]
@@ -48,12 +51,15 @@ MOODLE_RELEASE = "4.5 (Build: 20241007)"
 BACKUP_RELEASE = "4.5"
 NULL = None  # written $@NULL@$ by XmlWriter
 DEFAULT_ACTIVITIES = {"forum": 30, "page": 20, "label": 10, "url": 10, "resource": 15,
-                      "folder": 5, "assign": 10}
-SUPPORTED = ("forum", "page", "label", "url", "resource", "folder", "assign")
+                      "folder": 5, "assign": 10, "quiz": 5}
+SUPPORTED = ("forum", "page", "label", "url", "resource", "folder", "assign", "quiz")
 MODULE_VERSIONS = {"forum": "2024100700", "page": "2024100700", "label": "2024100700",
                    "url": "2024100700", "resource": "2024100700", "folder": "2024100700",
-                   "assign": "2024100700"}
+                   "assign": "2024100700", "quiz": "2024100700"}
 ROLE_TEACHER, ROLE_STUDENT = 3, 5
+FORUM_RATING_SCALE = 100  # a positive scale is a point scale: ratings from 0 to 100
+RATED_POST_SHARE = 0.3  # posts of an assessed forum that get ratings
+SUBSCRIBER_SHARE = 0.25  # students subscribed to a general forum (the teacher always is)
 _POOL_BLOCK = 1 << 16
 _POOL_BLOCKS = 128  # 8 MiB of random bytes that blob content is cut from
 _MIMETYPES = [  # (extension, mimetype, magic, weight of count, size factor)
@@ -94,6 +100,7 @@ class Activity:
     directory: str = ""
     grade_item: int | None = None
     budget: float = 0.0  # forums: compressed bytes their posts may use
+    rating_scale: int = 0  # forums: the scale posts are rated on, 0 when not assessed
 
 
 @dataclass
@@ -127,6 +134,12 @@ class _Ids:
         value = self.counters.get(kind, start - 1) + 1
         self.counters[kind] = value
         return value
+
+    def next_block(self, kind: str, start: int, count: int) -> int:
+        """The first of ``count`` consecutive new ids."""
+        first = self.next(kind, start)
+        self.counters[kind] = first + count - 1
+        return first
 
 
 # -- the meter -----------------------------------------------------------------------------
@@ -197,7 +210,7 @@ class _MeteredStream:
 
 # -- the generator -------------------------------------------------------------------------
 
-class CourseSynthesizer:
+class CourseSynthesizer(QuizMixin):
     """Writes one synthetic course backup; see :func:`synthesize`."""
 
     def __init__(self, out_path: str, *, target: int, seed: int, users: int, sections: int,
@@ -229,11 +242,13 @@ class CourseSynthesizer:
         self.n_sections = max(1, sections)
         self.requested = {name: count for name, count in activities.items() if count > 0}
         self.files: list[FileRecord] = []
+        self.questions: list[Question] = []
         self._areas: set[tuple] = set()
         self.meter = _Meter(self.compressor, level)
         self.archive: ArchiveWriter | None = None
-        self.stats = {"discussions": 0, "posts": 0, "submissions": 0, "files": 0,
-                      "xml_bytes": 0, "blob_bytes": 0}
+        self.stats = {"discussions": 0, "posts": 0, "ratings": 0, "submissions": 0,
+                      "questions": 0, "quiz_attempts": 0, "files": 0, "xml_bytes": 0,
+                      "blob_bytes": 0}
         self.shortname = f"SYN{seed}"
         self.fullname = f"Synthetic course {seed}: {self.text.title(2, 4)}"
 
@@ -622,22 +637,7 @@ class CourseSynthesizer:
                     w.record("role", {"name": "", "shortname": shortname, "nameincourse": NULL,
                                       "description": "", "sortorder": role_id,
                                       "archetype": shortname}, attrs={"id": role_id})
-        with self.xml("questions.xml") as w, w.element("question_categories"):
-            top = 7000 + self.seed % 100
-            for category, name, parent, info in (
-                    (top, "top", 0, ""),
-                    (top + 1, f"Default for {self.shortname}", top,
-                     f"The default category for questions shared in context '{self.shortname}'.")):
-                with w.element("question_category", {"id": category}):
-                    for leaf, value in [("name", name), ("contextid", self.course_context),
-                                        ("contextlevel", 50),
-                                        ("contextinstanceid", self.course_id), ("info", info),
-                                        ("infoformat", 0),
-                                        ("stamp", f"moodle.example.org+{self.seed}+{category}"),
-                                        ("parent", parent), ("sortorder", 0 if parent == 0 else 999),
-                                        ("idnumber", NULL)]:
-                        w.leaf(leaf, value)
-                    self.empty(w, "question_bank_entries")
+        self.write_questions()
         with self.xml("gradebook.xml") as w, w.element("gradebook"):
             self.empty(w, "attributes")
             with w.element("grade_categories"), w.element("grade_category", {"id": 50}):
@@ -703,8 +703,10 @@ class CourseSynthesizer:
                 w.leaf(leaf, value)
             self.empty(w, "tags")
 
-    def write_activity_common(self, a: Activity, *, files=(), users=(), grade_items=(),
-                              grades_writer=None, completion_writer=None) -> None:
+    def write_activity_common(self, a: Activity, *, files=(), users=(), grades=(),
+                              question_categories=(), completion_writer=None) -> None:
+        """The files every activity has besides module.xml and <mod>.xml; ``grades``
+        are the grade_grade rows of the activity's grade item, if it has one."""
         folder = a.directory
         self.write_context_roles(f"{folder}/roles.xml")
         self.write_empty_common(f"{folder}/filters.xml", "filters")
@@ -715,16 +717,41 @@ class CourseSynthesizer:
             else:
                 self.write_empty_common(f"{folder}/completion.xml", "completion")
         self.write_empty_common(f"{folder}/calendar.xml", "calendar")
-        if grades_writer is not None:
-            grades_writer()
-        else:
-            with self.xml(f"{folder}/grades.xml") as w, w.element("activity_gradebook"):
-                self.empty(w, "grade_items", "grade_letters")
+        self.write_grades(a, grades)
         if a.modname in ("forum", "assign"):
             self.write_empty_common(f"{folder}/grading.xml", "grading")
         self.write_empty_common(f"{folder}/grade_history.xml", "grade_history")
         self.write_empty_common(f"{folder}/competencies.xml", "module_competencies")
-        self.inforef(f"{folder}/inforef.xml", users=users, files=files, grade_items=grade_items)
+        self.inforef(f"{folder}/inforef.xml", users=users, files=files,
+                     grade_items=() if a.grade_item is None else (a.grade_item,),
+                     question_categories=question_categories)
+
+    def write_grades(self, a: Activity, grades) -> None:
+        """grades.xml: the activity's grade item (if any) with one grade_grade per
+        (userid, grade, usermodified, timecreated, timemodified) in ``grades``."""
+        with self.xml(f"{a.directory}/grades.xml") as w, w.element("activity_gradebook"):
+            if a.grade_item is None:
+                self.empty(w, "grade_items")
+            else:
+                with w.element("grade_items"), w.element("grade_item", {"id": a.grade_item}):
+                    self._grade_item_leaves(w, a, "mod", a.instance, 50, a.grade_item - 59)
+                    with w.element("grade_grades"):
+                        for userid, grade, usermodified, created, modified in grades:
+                            with w.element("grade_grade", {"id": self.ids.next("grade_grade", 1)}):
+                                for leaf, value in [
+                                        ("userid", userid), ("rawgrade", grade),
+                                        ("rawgrademax", "100.00000"), ("rawgrademin", "0.00000"),
+                                        ("rawscaleid", NULL), ("usermodified", usermodified),
+                                        ("finalgrade", grade), ("hidden", 0), ("locked", 0),
+                                        ("locktime", 0), ("exported", 0), ("overridden", 0),
+                                        ("excluded", 0), ("feedback", NULL),
+                                        ("feedbackformat", 0), ("information", NULL),
+                                        ("informationformat", 0), ("timecreated", created),
+                                        ("timemodified", modified),
+                                        ("aggregationstatus", "used"),
+                                        ("aggregationweight", "1.00000")]:
+                                    w.leaf(leaf, value)
+            self.empty(w, "grade_letters")
 
     @contextmanager
     def activity_xml(self, a: Activity) -> Iterator[XmlWriter]:
@@ -896,28 +923,6 @@ class CourseSynthesizer:
                              attrs={"id": self.ids.next("plugin_config", 1)})
             self.empty(w, "overrides")
 
-        def grades() -> None:
-            with self.xml(f"{a.directory}/grades.xml") as w, w.element("activity_gradebook"):
-                with w.element("grade_items"), w.element("grade_item", {"id": a.grade_item}):
-                    self._grade_item_leaves(w, a, "mod", a.instance, 50, a.grade_item - 59)
-                    with w.element("grade_grades"):
-                        for (sub_id, user, _, when), mark in graded:
-                            with w.element("grade_grade", {"id": self.ids.next("grade_grade", 1)}):
-                                for leaf, value in [
-                                        ("userid", user.id), ("rawgrade", f"{mark}.00000"),
-                                        ("rawgrademax", "100.00000"), ("rawgrademin", "0.00000"),
-                                        ("rawscaleid", NULL), ("usermodified", teacher),
-                                        ("finalgrade", f"{mark}.00000"), ("hidden", 0),
-                                        ("locked", 0), ("locktime", 0), ("exported", 0),
-                                        ("overridden", 0), ("excluded", 0), ("feedback", NULL),
-                                        ("feedbackformat", 0), ("information", NULL),
-                                        ("informationformat", 0), ("timecreated", when + 3600),
-                                        ("timemodified", when + 7200),
-                                        ("aggregationstatus", "used"),
-                                        ("aggregationweight", "1.00000")]:
-                                    w.leaf(leaf, value)
-                self.empty(w, "grade_letters")
-
         def completion() -> None:
             with self.xml(f"{a.directory}/completion.xml") as w, w.element("completions"):
                 for sub_id, user, status, when in submissions:
@@ -926,13 +931,25 @@ class CourseSynthesizer:
                                                 "viewed": 0, "timemodified": when},
                                  attrs={"id": sub_id})
 
-        self.write_activity_common(a, files=files, users=used, grade_items=[a.grade_item],
-                                   grades_writer=grades, completion_writer=completion)
+        grades = [(user.id, f"{mark}.00000", teacher, when + 3600, when + 7200)
+                  for (_, user, _, when), mark in graded]
+        self.write_activity_common(a, files=files, users=used, grades=grades,
+                                   completion_writer=completion)
 
     def write_forum(self, a: Activity, attach_rate: float) -> None:
+        """A forum, discussions until its budget is used; every other general forum
+        is assessed (posts rated on a point scale), and with users general forums
+        have subscribers. No forum grade item: the corpus shows none to copy."""
         files: list[int] = []
         used: set[int] = set()
         is_news = a.sectionnumber == 0 and a.title == "Announcements"
+        subscribers: list[User] = []
+        if not is_news:  # the news forum subscribes everyone by force: no rows
+            if a.instance % 2 == 0:  # every other general forum, the first one included
+                a.rating_scale = FORUM_RATING_SCALE
+            subscribers = [user for user in self.users
+                           if user.role == ROLE_TEACHER or self.rng.random() < SUBSCRIBER_SHARE]
+            used.update(user.id for user in subscribers)
         self.write_module(a)
         start_estimate = self.meter.estimate()
         with self.activity_xml(a) as w, w.element("forum", {"id": a.instance}):
@@ -941,8 +958,9 @@ class CourseSynthesizer:
                     ("type", "news" if is_news else "general"), ("name", a.title),
                     ("intro", self.text.html(1, 2) if not is_news
                      else "General news and announcements"),
-                    ("introformat", 1), ("duedate", 0), ("cutoffdate", 0), ("assessed", 0),
-                    ("assesstimestart", 0), ("assesstimefinish", 0), ("scale", 0),
+                    ("introformat", 1), ("duedate", 0), ("cutoffdate", 0),
+                    ("assessed", 1 if a.rating_scale else 0), ("assesstimestart", 0),
+                    ("assesstimefinish", 0), ("scale", a.rating_scale),
                     ("maxbytes", 0), ("maxattachments", 9), ("forcesubscribe", 1 if is_news else 0),
                     ("trackingtype", 1), ("rsstype", 0), ("rssarticles", 0),
                     ("timemodified", self.start + a.cmid), ("warnafter", 0), ("blockafter", 0),
@@ -955,8 +973,11 @@ class CourseSynthesizer:
                     authors = [self.users[0]] if is_news else self.users
                     while self.meter.estimate() - start_estimate < a.budget:
                         self._discussion(w, spool, a, authors, used, files, attach_rate)
-            self.empty(w, "subscriptions", "digests", "readposts", "trackedprefs", "poststags",
-                       "grades")
+            with w.element("subscriptions"):
+                for user in subscribers:
+                    w.record("subscription", {"userid": user.id},
+                             attrs={"id": self.ids.next("forum_subscription", 1)})
+            self.empty(w, "digests", "readposts", "trackedprefs", "poststags", "grades")
         self.write_activity_common(a, files=files, users=used)
 
     def _discussion(self, w: XmlWriter, stream, a: Activity, authors: list[User],
@@ -992,12 +1013,36 @@ class CourseSynthesizer:
                 files.extend(self._area_ids(self._new_file(
                     a.contextid, "mod_forum", "attachment", post_id, author.id)))
                 attachment = "1"
+            created = when + number * 3600
+            ratings = ()
+            if a.rating_scale and rng.random() < RATED_POST_SHARE:
+                ratings = self._draw_ratings(a, author, authors, created, used)
             self.stats["posts"] += 1
-            posts.append((post_id, parent, author.id, when + number * 3600,
+            posts.append((post_id, parent, author.id, created,
                           subject if number == 0 else f"Re: {subject}",
-                          self.text.html_pieces(), attachment))
+                          self.text.html_pieces(), attachment, ratings))
         return {"id": discussion_id, "name": subject, "firstpost": first_post,
-                "userid": opener.id, "timemodified": when + replies * 3600, "posts": posts}
+                "userid": opener.id, "timemodified": when + replies * 3600,
+                "scale": a.rating_scale, "posts": posts}
+
+    def _draw_ratings(self, a: Activity, author: User, authors: list[User], created: int,
+                      used: set[int]) -> tuple[tuple[int, int, int, int], ...]:
+        """Up to three ratings of a post, (id, value, rater, time), by distinct raters
+        other than its author."""
+        rng = self.rng
+        ratings: list[tuple[int, int, int, int]] = []
+        raters = {author.id}
+        for _ in range(rng.randint(1, 3)):
+            rater = rng.choice(authors)
+            if rater.id in raters:
+                continue
+            raters.add(rater.id)
+            used.add(rater.id)
+            ratings.append((self.ids.next("rating", 1),
+                            rng.randint(a.rating_scale // 2, a.rating_scale), rater.id,
+                            created + rng.randint(600, 3 * 86400)))
+        self.stats["ratings"] += len(ratings)
+        return tuple(ratings)
 
     @staticmethod
     def discussion_fields(d: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -1007,11 +1052,21 @@ class CourseSynthesizer:
 
     @staticmethod
     def post_fields(post: tuple, message: str) -> list[tuple[str, Any]]:
-        _, parent, userid, created, subject, _, attachment = post
+        """Leaves of a drawn post: (id, parent, userid, created, subject, message
+        pieces, attachment, ratings)."""
+        _, parent, userid, created, subject, _, attachment, _ = post
         return [("parent", parent), ("userid", userid), ("created", created),
                 ("modified", created), ("mailed", 1), ("subject", subject),
                 ("message", message), ("messageformat", 1), ("messagetrust", 0),
                 ("attachment", attachment), ("totalscore", 0), ("mailnow", 0)]
+
+    @staticmethod
+    def rating_fields(rating: tuple[int, int, int, int], scale: int) -> list[tuple[str, Any]]:
+        """Leaves of a drawn rating (id, value, userid, time)."""
+        _, value, userid, when = rating
+        return [("component", "mod_forum"), ("ratingarea", "post"), ("scaleid", scale),
+                ("value", value), ("userid", userid), ("timecreated", when),
+                ("timemodified", when)]
 
     def write_discussion_with_writer(self, w: XmlWriter, d: dict[str, Any]) -> None:
         """The reference rendering of a drawn discussion, through XmlWriter."""
@@ -1023,7 +1078,10 @@ class CourseSynthesizer:
                     with w.element("post", {"id": post[0]}):
                         for leaf, value in self.post_fields(post, self.text.html_text(post[5])):
                             w.leaf(leaf, value)
-                        self.empty(w, "ratings")
+                        with w.element("ratings"):
+                            for rating in post[7]:
+                                w.record("rating", dict(self.rating_fields(rating, d["scale"])),
+                                         attrs={"id": rating[0]})
             self.empty(w, "discussion_subs")
 
     # -- blobs and files.xml -----------------------------------------------------------
@@ -1178,6 +1236,8 @@ class CourseSynthesizer:
                 self.write_folder(a, folder_counts[folders.index(a)])
             elif a.modname == "assign":
                 self.write_assign(a)
+            elif a.modname == "quiz":
+                self.write_quiz(a)
         self.write_course(spare_files if not folders and not forums else 0)
         self.write_users()
         self.write_top_level()
@@ -1229,30 +1289,27 @@ def _blob_pieces(head: bytes, size: int, pool: bytes, rng: random.Random) -> Ite
         yield piece
 
 
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-
-
-def _escape(value: Any) -> str:
-    """XmlWriter's text escaping for the values synth makes (no control characters,
-    no CR: nothing else for the writer to change)."""
-    return str(value).translate(_ESCAPES) if isinstance(value, str) else str(value)
-
-
 def render_discussion(d: dict[str, Any], text: TextPool) -> str:
     """A drawn discussion as XmlWriter writes it at depth 3 (inside
     ``activity/forum/discussions``)."""
-    i3, i4, i5, i6 = ("\n" + "  " * depth for depth in range(3, 7))
+    i3, i4, i5, i6, i7, i8 = ("\n" + "  " * depth for depth in range(3, 9))
     parts = [f'{i3}<discussion id="{d["id"]}">']
     for leaf, value in CourseSynthesizer.discussion_fields(d):
-        parts.append(f"{i4}<{leaf}>{_escape(value)}</{leaf}>")
+        parts.append(f"{i4}<{leaf}>{xml_text(value)}</{leaf}>")
     parts.append(f"{i4}<posts>")
     for post in d["posts"]:
         parts.append(f'{i5}<post id="{post[0]}">')
         for leaf, value in CourseSynthesizer.post_fields(post, text.html_escaped(post[5])):
             if leaf != "message":
-                value = _escape(value)
+                value = xml_text(value)
             parts.append(f"{i6}<{leaf}>{value}</{leaf}>")
-        parts.append(f"{i6}<ratings>{i6}</ratings>{i5}</post>")
+        parts.append(f"{i6}<ratings>")
+        for rating in post[7]:
+            parts.append(f'{i7}<rating id="{rating[0]}">')
+            for leaf, value in CourseSynthesizer.rating_fields(rating, d["scale"]):
+                parts.append(f"{i8}<{leaf}>{value}</{leaf}>")  # numbers, fixed names
+            parts.append(f"{i7}</rating>")
+        parts.append(f"{i6}</ratings>{i5}</post>")
     parts.append(f"{i4}</posts>{i4}<discussion_subs>{i4}</discussion_subs>{i3}</discussion>")
     return "".join(parts)
 
@@ -1280,7 +1337,7 @@ def synthesize(out_path: str | os.PathLike, *, size: int | str = "100M", seed: i
     alone is bigger. The same arguments give a byte-identical archive.
     ``users`` (teacher included), ``sections`` (section 0 included) and
     ``activities`` (module -> count; forum, page, label, url, resource, folder,
-    assign) default to values that grow with ``size``. Forum posts take
+    assign, quiz) default to values that grow with ``size``. Forum posts take
     ``xml_share`` of the size, file blobs the rest. ``progress`` is called with
     each member as it is packed. Returns what was written: counts, sizes,
     timings and ``mb_per_s`` (compressed output per second).

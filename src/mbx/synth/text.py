@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import random
 from html import escape
+from typing import Any
 
-__all__ = ["TextPool", "FIRST_NAMES", "LAST_NAMES"]
+__all__ = ["TextPool", "FIRST_NAMES", "LAST_NAMES", "xml_text"]
 
 _WORDS = {
     "en": ("learning course module student teacher week reading assignment discussion "
@@ -43,6 +44,7 @@ LAST_NAMES = ("Kowalska Müller Wei Ivanov Dubois Haddad Papadopoulos Novak Garc
               "Mensah López Zhang Petrov Sørensen Tanaka Öztürk Okafor Sharma Yamamoto Silva "
               "Nguyen O'Brien Fernández Lindqvist Иванова Παπαδάκης 张 田中 Ньютон").split()
 _TAGS = ("p", "p", "p", "ul", "blockquote", "h3")
+_XML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 _DOMAINS = ("example.org", "example.com", "example.net", "school.example", "uni.example")
 
 
@@ -130,3 +132,14 @@ class TextPool:
 
     def name(self) -> tuple[str, str]:
         return self.rng.choice(FIRST_NAMES), self.rng.choice(LAST_NAMES)
+
+
+def xml_text(value: Any) -> str:
+    """A leaf's value as XmlWriter writes it, for the values synth makes (no control
+    characters, no CR: nothing else for the writer to change); None is ``$@NULL@$``."""
+    if isinstance(value, str):
+        # most values need no escaping, and three scans cost far less than translate
+        if "&" in value or "<" in value or ">" in value:
+            return value.translate(_XML_ESCAPES)
+        return value
+    return "$@NULL@$" if value is None else str(value)
