@@ -31,6 +31,9 @@ ACCEPTED = [
     b"<a>\xef\xb7\x90</a>", b"<a><?xml-stylesheet x?></a>", b"<?xml-stylesheet x?><a/>",
     b'<a b="x\ty\nz"/>', b"<a>&amp;&lt;&gt;&quot;&apos;</a>", b"<a:/>", b"<:a/>", b"<_/>",
     b"<a.b/>", b"<a>x<![CDATA[y]]>z<!--c-->w</a>", b"<a>\r</a>", b"<a b='\r\n'/>",
+    # the compiled engine's shortcuts: common references, runs of non-ASCII characters
+    b"<a>&lt;p&gt;x&amp;y&lt;/p&gt;&amp;amp;&lt;</a>", b"<a>&gt;&lt;&amp;&quot;&gt;</a>",
+    b"<a>\xd1\x80\xd1\x83\xd1\x81 \xe6\x97\xa5\xe6\x9c\xac\xf0\x9f\x98\x80x</a>",
 ]
 REFUSED = [
     b'<?xml version="1.0" standalone="maybe"?><a/>', b'<?xml encoding="UTF-8"?><a/>',
@@ -49,6 +52,9 @@ REFUSED = [
     b'<?xml version="1.0"?><?xml version="1.0"?><a/>', b"<a>&foo;</a>", b"<a>\x00</a>",
     b'<a b="\x01"/>', b"<a><!DOCTYPE a></a>", b"<a/><!DOCTYPE a>", b"<a>&#x41</a>", b"<a>x",
     b"<a><b>", b"<a><!-- x", b"<a><![CDATA[x", b'<a b="1', b"<a b", b"x<a/>", b"<a/><b/>",
+    b"<a>&ltx;</a>", b"<a>&amp</a>", b"<a>&gt</a>", b"<a>&lt;&g;</a>", b"<a>&amp;&am;</a>",
+    b"<a>\xd1\x80\xd1</a>", b"<a>\xd1\x80\xd1\x80\x80</a>", b"<a>\xd1\x80\xef\xbf\xbe</a>",
+    b"<a>\xe6\x97\xa5\xed\xa0\x80</a>",
     b"</a>", b"<a></b>", b"<a/></a>", b"<a>\xe2\x82</a>", b"<a>\xe2</a>",
 ]
 # refused by mbx on purpose although expat takes them

@@ -61,6 +61,15 @@ def test_references_cdata_and_line_ends(engine):
         "k": "a\nb c d", "x": "<p> &\"'\u00e9\U0001F600", "y": "<b>raw</b> &amp;\nz\n"})]
 
 
+def test_common_references_and_non_ascii_runs_split_anywhere(engine):
+    """Escaped HTML and runs of other scripts, as forum posts hold them, cut at every byte."""
+    text = "&lt;p&gt;Ελληνικά &amp;amp; русский&lt;/p&gt;&gt;日本語😀&lt;x"
+    doc = f"<a><r><m>{text}</m><n>é&amp;</n></r></a>".encode()
+    expected = [("/a/r", {"m": "<p>Ελληνικά &amp; русский</p>>日本語😀<x", "n": "é&"})]
+    for size in (0, 1, 2, 3, 5, 7):
+        assert records(doc, "/a/r", chunks=size) == expected, size
+
+
 # -- wrappers and what is dispatched ------------------------------------------------------
 
 FORUM = """<activity id="1"><forum id="2"><name>F</name>

@@ -525,9 +525,14 @@ cdef class Engine:
                 i += 1
                 continue
             if c >= 0x80:
+                # a run of non-ASCII characters is checked here, not a call to the scan each
                 k = c_utf8_length(buf + i, buf + n)
-                if k > 0:
+                while k > 0:
                     i += k
+                    if i >= n or buf[i] < 0x80:
+                        break
+                    k = c_utf8_length(buf + i, buf + n)
+                if k > 0:
                     continue
                 if k == 0:
                     if not final:
@@ -547,11 +552,23 @@ cdef class Engine:
             if c == b'<':
                 return i
             if c == b'&':
-                k = self._reference(i, n, decoded)
-                if k == NEED_MORE:
-                    return i
-                self._add_text(decoded, self.text_bytes_scratch, capture)
-                i = k
+                # &lt; &gt; &amp; are most references in Moodle's text (escaped HTML)
+                if i + 3 < n and buf[i + 3] == b';' and buf[i + 2] == b't' and (
+                        buf[i + 1] == b'l' or buf[i + 1] == b'g'):
+                    decoded[0] = b'<' if buf[i + 1] == b'l' else b'>'
+                    self._add_text(decoded, 1, capture)
+                    i += 4
+                elif (i + 4 < n and buf[i + 4] == b';' and buf[i + 1] == b'a'
+                        and buf[i + 2] == b'm' and buf[i + 3] == b'p'):
+                    decoded[0] = b'&'
+                    self._add_text(decoded, 1, capture)
+                    i += 5
+                else:
+                    k = self._reference(i, n, decoded)
+                    if k == NEED_MORE:
+                        return i
+                    self._add_text(decoded, self.text_bytes_scratch, capture)
+                    i = k
             elif c == b'\r':
                 if i + 1 >= n and not final:
                     return i
