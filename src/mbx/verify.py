@@ -65,6 +65,7 @@ _DEFINITIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "grades.xml": (("/activity_gradebook/grade_items/grade_item", "grade_item"),),
 }
 _KNOWN_REFS = tuple(dict.fromkeys(kind for paths in _DEFINITIONS.values() for _, kind in paths))
+_INFOREF = "inforef.xml"
 #: Where each kind is defined, as problem messages name it.
 _DEFINED_IN = {kind: name for name, paths in _DEFINITIONS.items() for _, kind in paths}
 _DEFINED_IN["grade_item"] = "grades.xml or gradebook.xml"
@@ -136,6 +137,36 @@ class _State:
         self.index: list | None = None
         #: name -> (size, is_dir) of every member seen
         self.members: dict[str, tuple[int, bool]] = {}
+        #: the member being read, which handlers file what they find under
+        self.member = ""
+        self._parsers: dict[str | None, Parser] = {}
+
+    def parser_for(self, key: str | None) -> Parser:
+        """The parser for a kind of member, built once per pass: ``_INFOREF``, a
+        name in ``_DEFINITIONS``, or None for members only checked for well-formedness."""
+        parser = self._parsers.get(key)
+        if parser is None:
+            parser = self._parsers[key] = Parser()
+            if key == _INFOREF:
+                for kind in _KNOWN_REFS:
+                    parser.add_path(f"/inforef/{kind}ref/{kind}",
+                                    self._reference_handler(self.referenced[kind]))
+            for path, kind in _DEFINITIONS.get(key, ()):
+                ids = self.defined.setdefault(kind, set())
+                parser.add_path(path, _file_record(self, ids) if kind == "file" else
+                                lambda record, ids=ids: ids.add(str(record.get("id") or "")))
+        return parser
+
+    def _reference_handler(self, referenced: dict[str, list]) -> Callable[[dict], None]:
+        def on_reference(record: dict) -> None:
+            self.report.checked["references"] += 1
+            ref_id = str(record.get("id") or "")
+            seen = referenced.get(ref_id)
+            if seen is None:
+                referenced[ref_id] = [self.member, 1]
+            else:
+                seen[1] += 1
+        return on_reference
 
     def problem(self, code: str, message: str, member: str | None = None,
                 line: int | None = None, column: int | None = None) -> None:
@@ -188,21 +219,19 @@ def _check_member(state: _State, name: str, stream: BinaryIO) -> None:
     if not name.endswith(".xml"):
         return
     state.report.checked["xml_members"] += 1
-    parser = Parser(source=name)
     base = name.rsplit("/", 1)[-1]
+    state.member = name
     try:
         if name == "moodle_backup.xml":
             state.listing_seen = True
             _read_listing(state, stream, name)
             return
         if base == "inforef.xml":
-            _parse_inforef(state, parser, stream, name)
+            _parse_inforef(state, stream)
             return
         defining = name if "/" not in name else "grades.xml" if base == "grades.xml" else None
-        for path, kind in _DEFINITIONS.get(defining, ()):
-            ids = state.defined.setdefault(kind, set())
-            parser.add_path(path, _file_record(state, ids) if kind == "file" else
-                            lambda record, ids=ids: ids.add(str(record.get("id") or "")))
+        parser = state.parser_for(defining if defining in _DEFINITIONS else None)
+        parser.source = name
         parser.parse(stream)
     except MbxError as error:
         state.problem(error.code, error.message, name, error.line, error.column)
@@ -238,20 +267,9 @@ def _file_record(state: _State, ids: set[str]) -> Callable[[dict], None]:
     return on_file
 
 
-def _parse_inforef(state: _State, parser: Parser, stream: BinaryIO, name: str) -> None:
-    def on_reference(record: dict, referenced: dict[str, list]) -> None:
-        state.report.checked["references"] += 1
-        ref_id = str(record.get("id") or "")
-        seen = referenced.get(ref_id)
-        if seen is None:
-            referenced[ref_id] = [name, 1]
-        else:
-            seen[1] += 1
-
-    for kind in _KNOWN_REFS:
-        parser.add_path(f"/inforef/{kind}ref/{kind}",
-                        lambda record, referenced=state.referenced[kind]:
-                        on_reference(record, referenced))
+def _parse_inforef(state: _State, stream: BinaryIO) -> None:
+    parser = state.parser_for(_INFOREF)
+    parser.source = state.member
     tail = b""
 
     def scanned():

@@ -88,6 +88,7 @@ class Parser:
         self.limits = limits or Limits()
         self.source = source
         self._registrations: dict[tuple[str, ...], tuple[Callable | None, bool]] = {}
+        self._nodes = compile_paths(self._registrations)  # the table every parse starts from
         self._engine = None
 
     def add_path(self, path: str, handler: Callable[[dict], Any] | None = None, *,
@@ -106,14 +107,13 @@ class Parser:
             raise RegistrationError(f"handler for {path} is not callable: {handler!r}")
         registrations = dict(self._registrations)
         registrations[names] = (handler, grouped)
-        compile_paths(registrations)  # refuse conflicts now, not at parse time
+        self._nodes = compile_paths(registrations)  # refuses conflicts now, not at parse time
         self._registrations = registrations
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Parses the next chunk of the document; chunks may split anywhere."""
         if self._engine is None:
-            self._engine = _core.Engine(compile_paths(self._registrations), self.limits,
-                                        self.source)
+            self._engine = _core.Engine(self._nodes, self.limits, self.source)
         self._engine.feed(data)
 
     def close(self) -> None:
