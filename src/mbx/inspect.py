@@ -155,8 +155,13 @@ def _walk(backup, progress, sizes: dict[str, int]) -> Iterator[tuple[MemberInfo,
         yield member, stream
 
 
+#: How much of an activity file is read at a time to find its root's attributes.
+_HEAD_READ = 1 << 16
+
+
 def _activity_context(stream: BinaryIO, source: str) -> str | None:
-    """The ``contextid`` on an activity file's root, without reading its records."""
+    """The ``contextid`` on an activity file's root, reading no further than the
+    root's first records (a forum's posts are not parsed; ``verify`` checks them)."""
     found: list[dict] = []
 
     def keep(record: dict):
@@ -165,7 +170,12 @@ def _activity_context(stream: BinaryIO, source: str) -> str | None:
 
     parser = Parser(source=source)
     parser.add_path("/activity", keep)
-    parser.parse(stream)
+    while not found:
+        chunk = stream.read(_HEAD_READ)
+        if not chunk:
+            parser.close()  # a short file: the root's record comes when it closes
+            break
+        parser.feed(chunk)
     return found[0].get("contextid") if found else None
 
 
