@@ -1180,6 +1180,25 @@ def test_parse_archive_index_directly():
                                                                       False)]
 
 
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(hypothesis.strategies.text(alphabet="ab_-./\\é\t", min_size=1, max_size=10),
+                  hypothesis.strategies.sampled_from("fd"))
+def test_index_fast_path_agrees_with_member_name_rules(raw, kind):
+    """Plain index lines skip normalize_member_name; the entry or refusal must not change."""
+    line = f"{raw}\t{kind}\t7\t?\n".encode()
+    try:
+        entries = parse_archive_index(io.BytesIO(b"Moodle archive file index. Count: 1\n" + line))
+        got = (entries[0].name, entries[0].is_dir)
+    except ArchiveError as error:
+        got = error.code
+    try:
+        name, _ = base.normalize_member_name(raw, source=None)
+        expected = (name, kind == "d") if name and "\t" not in raw else "archive-bad-index"
+    except ArchiveError:
+        expected = "archive-bad-index"
+    assert got == expected
+
+
 def test_inflater_choice():
     assert inflate.inflater in available_inflaters()
     assert available_inflaters()[-1] == "zlib"

@@ -24,6 +24,10 @@ __all__ = ["INDEX_HEADER", "parse_archive_index"]
 INDEX_HEADER = b"Moodle archive file index. Count: "
 _HEADER_LINE = re.compile(re.escape(INDEX_HEADER) + rb"(\d{1,12})\n?")
 _LINE = re.compile(rb"([^\t\n]*)\t([fd])\t(\d{1,20})\t(\d{1,20}|\?)\n?")
+#: A line whose path needs no normalising (see ``base._PLAIN_NAME``): the name is
+#: the first group as it stands, a trailing slash left outside it.
+_PLAIN_LINE = re.compile(rb"([\w\-][\w.\-]*(?:/[\w\-][\w.\-]*)*)/?"
+                         rb"\t([fd])\t(\d{1,20})\t(\d{1,20}|\?)\n?", re.ASCII)
 
 
 def parse_archive_index(stream: BinaryIO, *, limits: ArchiveLimits = ArchiveLimits(),
@@ -53,17 +57,22 @@ def parse_archive_index(stream: BinaryIO, *, limits: ArchiveLimits = ArchiveLimi
             raise bad(line_number, f"declares {count} entries but lists {len(entries)}")
         if len(line) == line_limit and not line.endswith(b"\n"):
             raise bad(line_number, f"line longer than {line_limit} bytes")
-        match = _LINE.fullmatch(line)
-        if match is None:
-            raise bad(line_number, f"not 'path<TAB>f|d<TAB>size<TAB>mtime': {line[:80]!r}")
-        raw_path, kind, size, mtime = match.groups()
-        try:
-            name, _ = normalize_member_name(raw_path.decode("utf-8"), source=source,
-                                            max_length=limits.max_name_length)
-        except (UnicodeDecodeError, ArchiveError) as exc:
-            raise bad(line_number, f"unusable path {raw_path[:80]!r} ({exc})") from None
-        if not name:
-            raise bad(line_number, "empty path")
+        match = _PLAIN_LINE.fullmatch(line)
+        if match is not None and len(match.group(1)) <= limits.max_name_length:
+            raw_path, kind, size, mtime = match.groups()
+            name = raw_path.decode("ascii")
+        else:
+            match = _LINE.fullmatch(line)
+            if match is None:
+                raise bad(line_number, f"not 'path<TAB>f|d<TAB>size<TAB>mtime': {line[:80]!r}")
+            raw_path, kind, size, mtime = match.groups()
+            try:
+                name, _ = normalize_member_name(raw_path.decode("utf-8"), source=source,
+                                                max_length=limits.max_name_length)
+            except (UnicodeDecodeError, ArchiveError) as exc:
+                raise bad(line_number, f"unusable path {raw_path[:80]!r} ({exc})") from None
+            if not name:
+                raise bad(line_number, "empty path")
         entries.append(MemberInfo(name, int(size), None if mtime == b"?" else int(mtime),
                                   kind == b"d"))
     if stream.read(1):
