@@ -583,6 +583,11 @@ def test_tar_hardlink_to_itself_is_ignored_only_when_it_repeats_a_file(tmp_path)
     ([("files", b"x"), ("files/ab/abc", b"2")], "archive-name-conflict"),
     ([("files/ab/abc", b"2"), ("files", b"x")], "archive-name-conflict"),
     ([("files/ab/abc", b"2"), ("files/ab", b"x")], "archive-name-conflict"),
+    ([("files.xml", b"1"), ("Files.XML", b"2")], "archive-name-collision"),
+    ([("activities/forum_1/a.xml", b"1"), ("Activities/forum_1/a.xml", b"2")],
+     "archive-name-collision"),
+    ([("caf\u00e9.xml", b"1"), ("cafe\u0301.xml", b"2")], "archive-name-collision"),
+    ([("\u00c9T\u00c9.xml", b"1"), ("\u00e9t\u00e9.xml", b"2")], "archive-name-collision"),
 ])
 def test_tar_duplicates_and_conflicts(tmp_path, entries, code):
     assert_refused(code, write_tgz(tmp_path / "dup.mbz", entries, format=tarfile.GNU_FORMAT))
@@ -833,7 +838,17 @@ def test_zip_links_and_special_files(tmp_path, mode, code):
     assert_refused(code, path)
 
 
+def test_names_differing_only_in_case_elsewhere_are_kept(tmp_path):
+    """Folders that differ in case merge on extraction; only colliding files are refused."""
+    entries = [("Files/x.xml", b"1"), ("files/y.xml", b"2"), ("files", None),
+               ("FILES", None), ("stra\u00dfe.xml", b"3"), ("STRASSE.xml", b"4")]
+    assert [m.name for m in read_everything(write_tgz(tmp_path / "ok.mbz", entries))] == [
+        "Files/x.xml", "files/y.xml", "files", "FILES", "stra\u00dfe.xml", "STRASSE.xml"]
+
+
 def test_zip_duplicates(tmp_path):
+    assert_refused("archive-name-collision",
+                   write_zip(tmp_path / "case.zip", [("a.xml", b"1"), ("A.xml", b"2")]))
     assert_refused("archive-duplicate-name",
                    write_zip(tmp_path / "dup.zip", [("a.xml", b"1"), ("a.xml", b"2")]))
     assert_refused("archive-duplicate-name",

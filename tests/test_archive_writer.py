@@ -180,7 +180,13 @@ def test_refusals(tmp_path):
     archive.write("ok.xml", b"")
     with pytest.raises(ArchiveError) as caught:
         archive.write("ok.xml", b"")
-    assert caught.value.code == "archive-duplicate"
+    assert caught.value.code == "archive-duplicate-name"
+    for clash, code in (("OK.xml", "archive-name-collision"), ("ok.xml/x", "archive-name-conflict"),
+                        ("._ok.xml", "archive-bad-name"), ("./a.xml", "archive-bad-name"),
+                        ("a\\b", "archive-bad-name"), ("a\x00b", "archive-bad-name")):
+        with pytest.raises(ArchiveError) as caught:
+            archive.write(clash, b"")
+        assert caught.value.code == code, clash
     archive.abort()
     assert not (tmp_path / "r.mbz").exists()
     assert [p.name for p in tmp_path.iterdir()] == []  # the spool is gone too

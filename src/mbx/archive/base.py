@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from typing import BinaryIO
 
 import msgspec
@@ -191,8 +192,10 @@ class EntryChecker:
     Feed it every raw entry in archive order. It returns the :class:`MemberInfo`
     to publish, or None for the root entry (``.``) and for ignored entries
     (collected in :attr:`ignored`). It raises an :class:`ArchiveError` for
-    unsafe names, links, devices, FIFOs and sockets, duplicate names, a file
-    where a directory is (or the reverse), and entries past the limits.
+    unsafe names, links, devices, FIFOs and sockets, duplicate names, files
+    whose paths differ only in case or Unicode normalisation (they would
+    overwrite each other on macOS and Windows), a file where a directory is
+    (or the reverse), and entries past the limits.
     """
 
     def __init__(self, limits: ArchiveLimits, source: str | None) -> None:
@@ -205,6 +208,8 @@ class EntryChecker:
         self._directories: set[str] = set()
         #: parents of admitted members, named or not
         self._implied_directories: set[str] = set()
+        #: file paths as a case-insensitive, normalising file system sees them
+        self._folded_files: set[str] = set()
 
     def admit(self, raw_name: str, kind: EntryKind, size: int, mtime: int | None, *,
               link_target: str | None = None) -> MemberInfo | None:
@@ -278,4 +283,20 @@ class EntryChecker:
             if parent in self._implied_directories:
                 break  # its own parents were recorded with it
             self._implied_directories.add(parent)
+        if not is_dir:
+            folded = _fold(name)
+            if folded in self._folded_files:
+                raise refuse("archive-name-collision",
+                             f"member {name!r} differs from another only in case or Unicode "
+                             "normalisation: extracted on macOS or Windows, one would "
+                             "overwrite the other", self.source)
+            self._folded_files.add(folded)
         (self._directories if is_dir else self._files).add(name)
+
+
+def _fold(name: str) -> str:
+    """``name`` as case-insensitive, normalising file systems (APFS, NTFS) compare
+    names: composed, and lowered by simple case mapping (no ``ß`` -> ``ss``)."""
+    if name.isascii():
+        return name.lower()
+    return unicodedata.normalize("NFC", name).lower()

@@ -38,7 +38,8 @@ import zipfile
 import zlib
 from typing import BinaryIO, Callable, Iterator
 
-from mbx.archive.base import ARCHIVE_INDEX_NAME, MemberInfo, refuse
+from mbx.archive.base import (ARCHIVE_INDEX_NAME, ArchiveLimits, EntryChecker, EntryKind,
+                              MemberInfo, ignore_reason, normalize_member_name, refuse)
 from mbx.errors import ArchiveError
 
 __all__ = ["ArchiveWriter", "MOODLE_UNKNOWN_MTIME", "member_order"]
@@ -219,6 +220,8 @@ class ArchiveWriter:
         parent = os.fspath(spool_dir) if spool_dir else (os.path.dirname(self.path) or ".")
         self._spool = tempfile.mkdtemp(prefix=".mbx-spool-", dir=parent)
         self._sizes: dict[str, int] = {}
+        #: the readers' own checks, so that mbx never writes what it would refuse to read
+        self._names = EntryChecker(ArchiveLimits(), self.path)
         self._closed = False
         #: Filled by :meth:`close`: bytes of member data packed and archive size.
         self.bytes_in = 0
@@ -387,20 +390,25 @@ class ArchiveWriter:
                                source=self.path)
 
     def _check_name(self, name: str) -> None:
-        parts = name.split("/")
-        if (not name or name.startswith("/") or name.endswith("/") or "\\" in name
-                or any(part in ("", ".", "..") for part in parts) or "\0" in name):
-            raise refuse("archive-bad-name", f"unusable member name {name!r}", self.path)
+        """Refuses what a reader would refuse or skip; names must already be normal
+        (``a/b.xml``: no ``./``, no trailing or doubled ``/``)."""
         if name == ARCHIVE_INDEX_NAME:
             raise refuse("archive-bad-name", f"{ARCHIVE_INDEX_NAME} is written by the writer",
                          self.path)
-        if name in self._sizes:
-            raise refuse("archive-duplicate", f"member {name!r} added twice", self.path)
-        for depth in range(1, len(parts)):
-            if "/".join(parts[:depth]) in self._sizes:
-                raise refuse("archive-bad-name", f"{name!r} is below a file member", self.path)
+        try:
+            normal, _ = normalize_member_name(name, source=self.path)
+        except ArchiveError as error:
+            raise refuse("archive-bad-name", f"unusable member name {name!r}: {error.message}",
+                         self.path) from None
+        if normal != name or not name:
+            raise refuse("archive-bad-name", f"member name {name!r} is not in normal form "
+                         f"({normal!r})", self.path)
+        if ignore_reason(name) is not None:
+            raise refuse("archive-bad-name", f"{name!r} is macOS litter that readers skip",
+                         self.path)
         if self.format == "tgz":
             split_ustar_name(name, self.path)
+        self._names.admit(name, EntryKind.FILE, 0, None)  # duplicates, conflicts, collisions
 
 
 def _padding(size: int) -> bytes:
