@@ -51,11 +51,19 @@ DOCUMENTED_PATHS = {
 }
 
 
+#: Activity files one common Moodle step writes for every module, whatever it is
+#: (the activity grades and inforef steps): real backups of any module show their
+#: shapes, so an assessed forum's grade item and its grade_itemref may look like an
+#: assignment's although no forum in the corpus is assessed.
+COMMON_ACTIVITY_FILES = ("grades.xml", "inforef.xml")
+
+
 def kind_of(name: str):
     """Which members are comparable: (activity, module, file), (section, file), ..."""
     name = name.removeprefix("./")
     if match := _ACTIVITY.fullmatch(name):
-        return ("activity",) + match.groups()
+        module, file = match.groups()
+        return ("activity", "*" if file in COMMON_ACTIVITY_FILES else module, file)
     if match := _SECTION.fullmatch(name):
         return ("section", match.group(1))
     if match := _COURSE.fullmatch(name):
@@ -251,6 +259,19 @@ def test_inforef_and_ids_consistent(generated):
                 assert {e.text for e in activity.iter("questionid")} <= questions, name
                 usages = {u.get("id") for u in activity.iter("question_usage")}
                 assert {e.text for e in activity.iter("uniqueid")} == usages, name
+            # an assessed forum grades each author with the average of their posts' ratings
+            if modname == "forum":
+                assessed = activity.findtext("forum/assessed") == "1"
+                assert len(grade_items) == (1 if assessed else 0), name
+                received: dict[str, list[int]] = defaultdict(list)
+                for post in activity.iter("post"):
+                    for rating in post.iter("rating"):
+                        received[post.findtext("userid")].append(int(rating.findtext("value")))
+                assert assessed or not received, name
+                grades = {g.findtext("userid"): float(g.findtext("rawgrade"))
+                          for g in trees[f"{folder}/grades.xml"].iter("grade_grade")}
+                assert grades == pytest.approx({user: sum(values) / len(values)
+                                                for user, values in received.items()}), name
     # every files.xml record is referenced by some inforef, as Moodle's annotations make it
     assert referenced_files == set(files)
     # section sequences list exactly the listed activities of that section

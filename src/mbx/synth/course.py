@@ -101,6 +101,8 @@ class Activity:
     grade_item: int | None = None
     budget: float = 0.0  # forums: compressed bytes their posts may use
     rating_scale: int = 0  # forums: the scale posts are rated on, 0 when not assessed
+    #: assessed forums: author -> [sum of ratings, number of ratings, time of the last]
+    ratings_received: dict[int, list[int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -938,8 +940,8 @@ class CourseSynthesizer(QuizMixin):
 
     def write_forum(self, a: Activity, attach_rate: float) -> None:
         """A forum, discussions until its budget is used; every other general forum
-        is assessed (posts rated on a point scale), and with users general forums
-        have subscribers. No forum grade item: the corpus shows none to copy."""
+        is assessed (posts rated on a point scale, each author's average in the
+        forum's grade item), and with users general forums have subscribers."""
         files: list[int] = []
         used: set[int] = set()
         is_news = a.sectionnumber == 0 and a.title == "Announcements"
@@ -947,6 +949,7 @@ class CourseSynthesizer(QuizMixin):
         if not is_news:  # the news forum subscribes everyone by force: no rows
             if a.instance % 2 == 0:  # every other general forum, the first one included
                 a.rating_scale = FORUM_RATING_SCALE
+                a.grade_item = self.ids.next("grade_item", 61)  # the ratings' average
             subscribers = [user for user in self.users
                            if user.role == ROLE_TEACHER or self.rng.random() < SUBSCRIBER_SHARE]
             used.update(user.id for user in subscribers)
@@ -978,7 +981,10 @@ class CourseSynthesizer(QuizMixin):
                     w.record("subscription", {"userid": user.id},
                              attrs={"id": self.ids.next("forum_subscription", 1)})
             self.empty(w, "digests", "readposts", "trackedprefs", "poststags", "grades")
-        self.write_activity_common(a, files=files, users=used)
+        teacher = self.users[0].id if self.users else 2
+        grades = [(author, f"{total / count:.5f}", teacher, last, last)
+                  for author, (total, count, last) in sorted(a.ratings_received.items())]
+        self.write_activity_common(a, files=files, users=used, grades=grades)
 
     def _discussion(self, w: XmlWriter, stream, a: Activity, authors: list[User],
                     used: set[int], files: list[int], attach_rate: float) -> None:
@@ -1038,9 +1044,13 @@ class CourseSynthesizer(QuizMixin):
                 continue
             raters.add(rater.id)
             used.add(rater.id)
-            ratings.append((self.ids.next("rating", 1),
-                            rng.randint(a.rating_scale // 2, a.rating_scale), rater.id,
-                            created + rng.randint(600, 3 * 86400)))
+            value = rng.randint(a.rating_scale // 2, a.rating_scale)
+            when = created + rng.randint(600, 3 * 86400)
+            ratings.append((self.ids.next("rating", 1), value, rater.id, when))
+            received = a.ratings_received.setdefault(author.id, [0, 0, 0])
+            received[0] += value
+            received[1] += 1
+            received[2] = max(received[2], when)
         self.stats["ratings"] += len(ratings)
         return tuple(ratings)
 
