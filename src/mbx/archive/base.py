@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
 from typing import BinaryIO
 
 import msgspec
@@ -208,8 +207,9 @@ class EntryChecker:
         self._directories: set[str] = set()
         #: parents of admitted members, named or not
         self._implied_directories: set[str] = set()
-        #: file paths as a case-insensitive, normalising file system sees them
-        self._folded_files: set[str] = set()
+        #: folded paths of the files whose names are not already in folded form
+        #: (Moodle writes lowercase ASCII: this stays empty and costs nothing)
+        self._folded_others: set[str] = set()
 
     def admit(self, raw_name: str, kind: EntryKind, size: int, mtime: int | None, *,
               link_target: str | None = None) -> MemberInfo | None:
@@ -285,18 +285,27 @@ class EntryChecker:
             self._implied_directories.add(parent)
         if not is_dir:
             folded = _fold(name)
-            if folded in self._folded_files:
+            if folded is name:  # already as a case-insensitive file system keeps it
+                clash = name in self._folded_others
+            else:
+                clash = folded in self._files or folded in self._folded_others
+                self._folded_others.add(folded)
+            if clash:
                 raise refuse("archive-name-collision",
                              f"member {name!r} differs from another only in case or Unicode "
                              "normalisation: extracted on macOS or Windows, one would "
                              "overwrite the other", self.source)
-            self._folded_files.add(folded)
         (self._directories if is_dir else self._files).add(name)
 
 
 def _fold(name: str) -> str:
     """``name`` as case-insensitive, normalising file systems (APFS, NTFS) compare
-    names: composed, and lowered by simple case mapping (no ``ß`` -> ``ss``)."""
+    names: composed, and lowered by simple case mapping (no ``ß`` -> ``ss``).
+    Returns ``name`` itself when it is already in that form."""
     if name.isascii():
-        return name.lower()
-    return unicodedata.normalize("NFC", name).lower()
+        folded = name.lower()
+    else:
+        import unicodedata  # a few MiB of tables, for the rare non-ASCII name
+
+        folded = unicodedata.normalize("NFC", name).lower()
+    return name if folded == name else folded
