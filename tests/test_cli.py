@@ -91,6 +91,26 @@ def test_ls_long_and_cat_on_a_tar_gz(tmp_path, capsys):
     assert main(["cat", str(archive), "no/such.xml"]) == 1
 
 
+def test_ls_long_streams_the_same_text_as_one_dump(capsys):
+    """Listings are written in batches; the text is what one json.dumps would give."""
+    from mbx.archive import MemberInfo
+    from mbx.cli import _ls_members
+
+    members = [MemberInfo(f"files/{n:04x}/blob", n, 1700000000 + n % 3, n % 5 == 0)
+               for n in range(10_000)] + [MemberInfo("unknown.xml", 1, None, False)]
+    for listing in ([], members[:1], members):
+        assert _ls_members(iter(listing), as_json=True) == 0
+        assert capsys.readouterr().out == json.dumps(
+            [{"name": m.name, "size": m.size, "mtime": m.mtime, "is_dir": m.is_dir}
+             for m in listing]) + "\n"
+    assert _ls_members(iter(members), as_json=False) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(members)
+    assert lines[0] == "d            0 2023-11-14 22:13 files/0000/blob/"
+    assert lines[1].startswith("-            1 2023-11-14 22:13 files/0001/blob")
+    assert lines[-1] == "-            1 ???????????????? unknown.xml"
+
+
 def test_ls_counts_on_real_archives_match_the_manifest(corpus):
     manifest = json.loads((corpus / "manifest.json").read_text())
     checked = 0

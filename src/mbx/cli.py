@@ -159,21 +159,44 @@ def _ls(args) -> int:
 
 
 def _ls_members(members, as_json: bool) -> int:
-    if as_json:
-        print(json.dumps([{"name": m.name, "size": m.size, "mtime": m.mtime, "is_dir": m.is_dir}
-                          for m in members]))
+    if as_json:  # the same text as json.dumps of the whole list, written as it comes
+        count = 0
+
+        def items():
+            nonlocal count
+            for m in members:
+                yield ("[" if count == 0 else ", ") + json.dumps(
+                    {"name": m.name, "size": m.size, "mtime": m.mtime, "is_dir": m.is_dir})
+                count += 1
+
+        _write_batched(items())
+        sys.stdout.write("]\n" if count else "[]\n")
         return EXIT_OK
     dates: dict[int | None, str] = {None: "?" * 16}  # backups share a handful of mtimes
-    lines = []
-    for member in members:
-        when = dates.get(member.mtime)
-        if when is None:
-            when = dates[member.mtime] = time.strftime("%Y-%m-%d %H:%M",
-                                                       time.gmtime(member.mtime))
-        kind = "d" if member.is_dir else "-"
-        lines.append(f"{kind} {member.size:>12} {when} {member.name}{'/' if member.is_dir else ''}\n")
-    sys.stdout.write("".join(lines))
+
+    def lines():
+        for member in members:
+            when = dates.get(member.mtime)
+            if when is None:
+                when = dates[member.mtime] = time.strftime("%Y-%m-%d %H:%M",
+                                                           time.gmtime(member.mtime))
+            slash = "/" if member.is_dir else ""
+            yield f"{'d' if member.is_dir else '-'} {member.size:>12} {when} {member.name}{slash}\n"
+
+    _write_batched(lines())
     return EXIT_OK
+
+
+def _write_batched(pieces, batch_size: int = 4096) -> None:
+    """Writes text pieces to stdout a few thousand at a time: fast, and a listing
+    of a million members still takes constant memory."""
+    batch: list[str] = []
+    for piece in pieces:
+        batch.append(piece)
+        if len(batch) == batch_size:
+            sys.stdout.write("".join(batch))
+            batch.clear()
+    sys.stdout.write("".join(batch))
 
 
 def _info(args) -> int:

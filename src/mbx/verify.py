@@ -229,8 +229,9 @@ def _check_member(state: _State, name: str, stream: BinaryIO) -> None:
         if base == "inforef.xml":
             _parse_inforef(state, stream)
             return
-        defining = name if "/" not in name else "grades.xml" if base == "grades.xml" else None
-        parser = state.parser_for(defining if defining in _DEFINITIONS else None)
+        # top-level files define most kinds; each activity's grades.xml its grade items
+        defines = base in _DEFINITIONS and ("/" not in name or base == "grades.xml")
+        parser = state.parser_for(base if defines else None)
         parser.source = name
         parser.parse(stream)
     except MbxError as error:
