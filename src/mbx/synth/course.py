@@ -381,6 +381,11 @@ class CourseSynthesizer(QuizMixin):
                         for value in sorted(set(values)):
                             w.record(item, {"id": value})
 
+    @property
+    def teacher_id(self) -> int:
+        """Who grades: the course's teacher, or the site admin (id 2) without users."""
+        return self.users[0].id if self.users else 2
+
     def user_ids(self) -> list[int]:
         return [user.id for user in self.users]
 
@@ -854,7 +859,7 @@ class CourseSynthesizer(QuizMixin):
                     files.extend(self._area_ids(self._new_file(
                         a.contextid, "assignsubmission_file", "submission_files", sub_id,
                         user.id)))
-        teacher = self.users[0].id if self.users else 2
+        teacher = self.teacher_id
         if submissions:
             used.add(teacher)
         graded = [(sub, rng.randint(40, 100)) for sub in submissions if sub[2] == "submitted"]
@@ -981,7 +986,7 @@ class CourseSynthesizer(QuizMixin):
                     w.record("subscription", {"userid": user.id},
                              attrs={"id": self.ids.next("forum_subscription", 1)})
             self.empty(w, "digests", "readposts", "trackedprefs", "poststags", "grades")
-        teacher = self.users[0].id if self.users else 2
+        teacher = self.teacher_id
         grades = [(author, f"{total / count:.5f}", teacher, last, last)
                   for author, (total, count, last) in sorted(a.ratings_received.items())]
         self.write_activity_common(a, files=files, users=used, grades=grades)
