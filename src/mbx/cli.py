@@ -1,14 +1,21 @@
 """The ``mbx`` command line: a thin layer over the library's public functions.
 
-Results go to stdout, diagnostics to stderr. Exit codes: 0 success, 1 the input
-was refused (an :class:`~mbx.errors.MbxError`, one line, or JSON with
-``--json``) or ``verify`` found problems, 2 usage errors, 3 an unexpected
-failure (traceback with ``--debug``).
+Each command calls one public function (``mbx.inspect.summarize``,
+``mbx.verify.verify``, ...) and hands its result to the one output layer,
+:mod:`mbx.output`. Results go to stdout, diagnostics to stderr.
+
+Exit codes: 0 success; 1 the input was refused (an :class:`~mbx.errors.MbxError`:
+one line, or JSON with ``--json``) or ``verify`` found errors; 2 usage errors;
+3 an unexpected failure (traceback with ``--debug``); 4 ``verify --strict``
+found warnings but no errors; 5 the backup's format is recognised but the
+command does not support it yet (a Moodle 1.9 backup given to ``verify``);
+130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -17,10 +24,23 @@ import sys
 from typing import Sequence
 
 import mbx
-from mbx.errors import MbxError
+from mbx.errors import Cancelled, MbxError
+from mbx.output import Output, add_output_flags, error_dict
 from mbx.units import format_size
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_BUG, EXIT_WARNINGS, EXIT_UNSUPPORTED = 0, 1, 2, 3, 4, 5
+EXIT_INTERRUPTED = 130
+#: The error code of a format mbx recognises but a command cannot handle yet (exit 5).
+NOT_YET_SUPPORTED = "format-not-yet-supported"
+
+DESCRIPTION = """\
+Read, inspect, verify and synthesise Moodle course backups (.mbz: tar.gz or
+zip, or an extracted backup folder), streaming, in constant memory."""
+
+EPILOG = """\
+exit codes: 0 success, 1 input refused or verify found errors, 2 usage,
+3 internal error, 4 verify --strict found warnings only, 5 format not
+supported by this command yet, 130 interrupted"""
 
 
 class _VersionAction(argparse.Action):
@@ -33,42 +53,57 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mbx", description=mbx.__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    # accepted before or after the subcommand; SUPPRESS keeps a later default from
+    # overwriting what was given before it
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress line on stderr")
+    parser = argparse.ArgumentParser(prog="mbx", description=DESCRIPTION, parents=[common],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=EPILOG)
     parser.add_argument("--version", action=_VersionAction, nargs=0,
                         help="show the version and which implementation runs, then exit")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.set_defaults(debug=False, quiet=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    ls = commands.add_parser("ls", help="what a backup holds: course, sections, activities, counts")
+    def command(name: str, help: str, **kwargs) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help, parents=[common],
+                                   **kwargs)
+
+    ls = command("ls", "what a backup holds: course, sections, activities, counts")
     ls.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
     ls.add_argument("-l", dest="long", action="store_true",
                     help="list every member with size and time, like tar tv")
-    ls.add_argument("--json", action="store_true", help="print JSON")
+    add_output_flags(ls, stream=True)
 
-    info = commands.add_parser("info", help="all settings and the full information block")
+    info = command("info", "all settings and the full information block")
     info.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
-    info.add_argument("--json", action="store_true", help="print JSON")
+    add_output_flags(info)
 
-    cat = commands.add_parser("cat", help="stream one member of a backup to stdout")
+    cat = command("cat", "stream one member of a backup to stdout")
     cat.add_argument("backup", help=".mbz file or extracted backup folder")
     cat.add_argument("member", help="member name, e.g. moodle_backup.xml")
 
-    records = commands.add_parser("records", help="stream the records of one path of an XML file")
-    records.add_argument("file", help="XML file, or - for stdin")
-    records.add_argument("path", help="element path, e.g. /activity/forum/discussions/discussion")
+    records = command(
+        "records", "stream the records of one element path of an XML file or backup member",
+        usage="mbx records [-h] [--grouped] [--below RELPATH] [--json | --nl] "
+              "(FILE | BACKUP MEMBER) PATH")
+    records.add_argument("source", nargs="+", metavar="FILE | BACKUP MEMBER",
+                         help="an XML file (- for stdin), or a backup and one of its members")
     records.add_argument("--grouped", action="store_true",
                          help="deliver the element with registered descendants nested")
     records.add_argument("--below", action="append", default=[], metavar="RELPATH",
                          help="with --grouped: a descendant to collect (repeatable)")
-    verify = commands.add_parser(
-        "verify", help="check a backup is sound: XML, blobs, references, folders, index")
-    verify.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
-    verify.add_argument("--json", action="store_true", help="print JSON")
+    add_output_flags(records, stream=True)
 
-    synth = commands.add_parser(
-        "synth", help="write a synthetic course backup of a given size, for benchmarks")
-    synth.add_argument("output", help="archive to write, e.g. big.mbz")
+    verify = command("verify", "check a backup is sound: XML, blobs, references, folders, index")
+    verify.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    add_output_flags(verify)
+
+    synth = command("synth", "write a synthetic course backup of a given size, for benchmarks")
+    synth.add_argument("output_path", metavar="output", help="archive to write, e.g. big.mbz")
     synth.add_argument("--size", default="100M",
                        help="compressed size of the archive: 2M, 100M, 1G ... (default 100M)")
     synth.add_argument("--seed", type=int, default=1, help="same seed, same bytes (default 1)")
@@ -82,43 +117,78 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--no-files", action="store_true", help="no file blobs")
     synth.add_argument("--format", choices=["tgz", "zip"], default="tgz",
                        help="container (default tgz, as Moodle writes)")
-    synth.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_output_flags(synth)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one ``mbx`` command; returns its exit code (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "backup", None) == "":
+        parser.error("the backup path is empty")
+    args.json = getattr(args, "output", "text") != "text"
+    output = Output(getattr(args, "output", "text"))
     try:
         return _COMMANDS[args.command](args)
-    except MbxError as exc:
-        if args.debug:
-            raise
-        if getattr(args, "json", False):
-            print(json.dumps({"error": exc.to_dict()}), file=sys.stderr)
-        else:
-            print(f"mbx: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
     except BrokenPipeError:
         # the reader went away (``mbx records ... | head``): not an error
         sys.stdout = open(os.devnull, "w")
         return EXIT_OK
+    except (KeyboardInterrupt, Cancelled):
+        _clear_progress_line()
+        output.note("interrupted")
+        return EXIT_INTERRUPTED
+    except MbxError as exc:
+        if args.debug:
+            raise
+        output.error(exc.to_dict(), str(exc))
+        return EXIT_UNSUPPORTED if exc.code == NOT_YET_SUPPORTED else EXIT_REFUSED
     except OSError as exc:
         if args.debug:
             raise
-        print(f"mbx: {exc}", file=sys.stderr)
+        message = _os_error_message(exc)
+        output.error(error_dict("os-error", message, source=exc.filename), message)
         return EXIT_REFUSED
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if args.debug:
             raise
-        print(f"mbx: internal error: {exc!r} (run with --debug for a traceback)", file=sys.stderr)
+        message = f"internal error: {exc!r} (run with --debug for a traceback)"
+        output.error(error_dict("internal-error", message), message)
         return EXIT_BUG
 
 
-def _progress(args, label: str):
-    from mbx.progress import Progress
+def _os_error_message(exc: OSError) -> str:
+    """``cannot open 'x.mbz': No such file or directory``: no ``[Errno 2]``."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    return f"{os.fsdecode(exc.filename)!r}: {reason}"
 
-    return Progress(label, enabled=False if args.quiet else None)
+
+_LIVE_PROGRESS: list = []
+
+
+def _clear_progress_line() -> None:
+    for line in _LIVE_PROGRESS:
+        line.clear()
+
+
+@contextlib.contextmanager
+def _progress(args, phase: str):
+    """A :class:`~mbx.progress.Monitor` for one long pass, drawing its line on a
+    terminal unless ``-q``; the line is cleared when the pass ends, however it ends."""
+    from mbx.progress import Monitor, TerminalProgress
+
+    line = TerminalProgress(enabled=False if args.quiet else None)
+    monitor = Monitor(line)
+    monitor.phase_name = phase
+    _LIVE_PROGRESS.append(line)
+    try:
+        yield monitor
+    finally:
+        _LIVE_PROGRESS.remove(line)
+        line.clear()
 
 
 def _ls(args) -> int:
@@ -236,17 +306,50 @@ def _cat(args) -> int:
 def _records(args) -> int:
     from mbx.xml import Parser
 
-    out = sys.stdout
+    if len(args.source) not in (1, 2):
+        print("mbx records: give FILE PATH, or BACKUP MEMBER PATH", file=sys.stderr)
+        return EXIT_USAGE
+    *where, path = args.source
+    if not where:
+        print("mbx records: the element PATH is missing", file=sys.stderr)
+        return EXIT_USAGE
+    output = Output(args.output)
+    matched = 0
 
-    def emit(record: dict) -> None:
-        out.write(json.dumps(record, ensure_ascii=False))
-        out.write("\n")
+    def records(stream, source: str):
+        nonlocal matched
+        queue: list[dict] = []
+        parser = Parser(source=source)
+        parser.add_path(path, queue.append, grouped=args.grouped)
+        for below in args.below:
+            parser.add_path(f"{path.rstrip('/')}/{below.strip('/')}")
+        for chunk in iter(lambda: stream.read(1 << 16), b""):
+            parser.feed(chunk)
+            matched += len(queue)
+            yield from queue
+            queue.clear()
+        parser.close()
+        matched += len(queue)
+        yield from queue
 
-    parser = Parser(source=args.file)
-    parser.add_path(args.path, emit, grouped=args.grouped)
-    for below in args.below:
-        parser.add_path(f"{args.path.rstrip('/')}/{below.strip('/')}")
-    parser.parse(sys.stdin.buffer if args.file == "-" else args.file)
+    def to_text(record: dict) -> str:
+        return json.dumps(record, ensure_ascii=False)
+
+    if len(where) == 2:
+        from mbx.archive import open_backup
+
+        with open_backup(where[0]) as backup, backup.open(where[1]) as stream:
+            output.stream(records(stream, where[1]), to_dict=dict, to_text=to_text)
+        source = f"{where[1]} of {where[0]}"
+    elif where[0] == "-":
+        output.stream(records(sys.stdin.buffer, "<stdin>"), to_dict=dict, to_text=to_text)
+        source = "stdin"
+    else:
+        with open(where[0], "rb") as stream:
+            output.stream(records(stream, where[0]), to_dict=dict, to_text=to_text)
+        source = where[0]
+    if not matched:
+        output.note(f"no element matched {path} in {source}")
     return EXIT_OK
 
 
@@ -288,7 +391,7 @@ def _synth(args) -> int:
             return EXIT_USAGE
     try:
         with _progress(args, "packing") as progress:
-            result = synthesize(args.output, size=args.size, seed=args.seed, users=args.users,
+            result = synthesize(args.output_path, size=args.size, seed=args.seed, users=args.users,
                                 sections=args.sections, activities=activities,
                                 include_users=not args.no_users,
                                 include_files=not args.no_files, format=args.format,

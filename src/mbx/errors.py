@@ -104,3 +104,13 @@ class TargetError(MbxError):
     """A restore target (database, file pool) refused an operation."""
 
     code = "target-error"
+
+
+class Cancelled(MbxError):
+    """The operation was cancelled through its :class:`~mbx.progress.CancelToken`.
+
+    Raised between two members or records, after the operation has undone what
+    it had started: nothing half-written is left behind.
+    """
+
+    code = "cancelled"
