@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
 import mbx
-from mbx.cli import main
+from mbx.cli import build_parser, main
 from mbx.inspect import summarize
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "demo-course"
@@ -216,3 +219,137 @@ def test_synth_command_writes_a_sound_backup(tmp_path, capsys):
     assert modules == ["assign", "forum", "forum", "page"]
     assert main(["synth", str(out), "--activities", "forum:x"]) == 2
     assert main(["synth", str(out), "--size", "lots"]) == 2
+
+
+# -- one output layer, errors, interrupts --------------------------------------------------
+
+def _run_mbx(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mbx", *args], capture_output=True, text=True,
+                          **kwargs)
+
+
+def _blocked_reading_stdin(pid: int) -> bool:
+    try:
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state == "S" and "pipe" in wchan
+
+
+def test_ctrl_c_prints_one_line_and_exits_130():
+    import signal
+    import time
+
+    child = subprocess.Popen([sys.executable, "-m", "mbx", "records", "-", "/a/b"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        child.stdin.write("<a><b>one</b>")
+        child.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not _blocked_reading_stdin(child.pid):   # inside main, waiting for more XML
+            assert time.monotonic() < deadline and child.poll() is None
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130
+    assert err == "mbx: interrupted\n"
+
+
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_quiet_and_debug_before_or_after_the_subcommand(order, tmp_path):
+    flags = ["-q", "--debug"]
+    argv = [*flags, "ls", "nowhere.mbz"] if order == "before" else ["ls", "nowhere.mbz", *flags]
+    from mbx.errors import ArchiveError
+    with pytest.raises(ArchiveError):        # --debug lets the error through
+        main(argv)
+    args = build_parser().parse_args(argv)
+    assert args.quiet and args.debug
+
+
+def test_flags_default_off_when_not_given(capsys):
+    assert main(["ls", "nowhere.mbz"]) == 1      # no --debug: one line, no traceback
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_plain_errors_never_show_errno(tmp_path):
+    cases = {
+        "records on a folder": _run_mbx("records", str(tmp_path), "/a"),
+        "synth into a missing folder": _run_mbx("synth", str(tmp_path / "no" / "x.mbz"),
+                                                "--size", "1M"),
+        "ls of an empty path": _run_mbx("ls", ""),
+        "cat of a missing file": _run_mbx("cat", str(tmp_path / "none.mbz"), "x"),
+    }
+    for what, result in cases.items():
+        assert result.returncode in (1, 2), what
+        assert "Errno" not in result.stderr and "Traceback" not in result.stderr, what
+        assert result.stderr.count("\n") == 1 or result.returncode == 2, (what, result.stderr)
+    assert "Is a directory" in cases["records on a folder"].stderr
+    assert "No such file or directory" in cases["synth into a missing folder"].stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["ls", "{missing}", "--json"], ["ls", "-l", "{missing}", "--json"],
+    ["info", "{missing}", "--json"], ["verify", "{missing}", "--json"],
+    ["records", "{missing}", "/a", "--json"], ["records", "{missing}", "/a", "--nl"],
+])
+def test_one_error_shape_in_every_command(argv, tmp_path, capsys):
+    missing = str(tmp_path / "missing.mbz")
+    assert main([part.format(missing=missing) for part in argv]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    error = json.loads(captured.err)["error"]
+    assert set(error) == {"code", "message", "source", "line", "column", "path"}
+    assert error["source"] and missing.endswith(os.path.basename(error["source"]))
+
+
+def test_records_reads_a_member_of_a_backup(tmp_path, capsys):
+    from lxml import etree
+
+    archive = tmp_path / "demo.mbz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(SAMPLE, arcname=".")
+    member = "activities/forum_203/forum.xml"
+    path = "/activity/forum/discussions/discussion/posts/post"
+    assert main(["records", str(archive), member, path, "--nl"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    subjects = etree.parse(str(SAMPLE / member)).xpath("//post/subject/text()")
+    assert [json.loads(line)["subject"] for line in lines] == subjects
+
+
+def test_records_json_is_one_array(capsys):
+    forum = SAMPLE / "activities" / "forum_203" / "forum.xml"
+    assert main(["records", str(forum), "/activity/forum/discussions/discussion/posts/post",
+                 "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 6
+
+
+def test_records_says_when_nothing_matched(capsys):
+    forum = SAMPLE / "activities" / "forum_203" / "forum.xml"
+    assert main(["records", str(forum), "/activity/nothing/here"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "no element matched /activity/nothing/here" in captured.err
+
+
+def test_the_front_door():
+    import pydoc
+
+    for name in ("open_backup", "summarize", "verify", "Parser", "describe", "synthesize"):
+        assert callable(getattr(mbx, name)), name
+    assert mbx.Parser is __import__("mbx.xml", fromlist=["Parser"]).Parser
+    overview = pydoc.render_doc(mbx, renderer=pydoc.plaintext)
+    assert "summarize" in overview and "open_backup" in overview
+
+
+def test_help_names_only_commands_that_exist(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    listed = set(re.search(r"\{([a-z,]+)\}", text).group(1).split(","))
+    assert listed == set(build_parser()._subparsers._group_actions[0].choices)
+    for unbuilt in ("restore", "transform", "store"):
+        assert unbuilt not in text

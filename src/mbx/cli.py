@@ -65,7 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=EPILOG)
     parser.add_argument("--version", action=_VersionAction, nargs=0,
                         help="show the version and which implementation runs, then exit")
-    parser.set_defaults(debug=False, quiet=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, **kwargs) -> argparse.ArgumentParser:
@@ -90,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         "records", "stream the records of one element path of an XML file or backup member",
         usage="mbx records [-h] [--grouped] [--below RELPATH] [--json | --nl] "
               "(FILE | BACKUP MEMBER) PATH")
-    records.add_argument("source", nargs="+", metavar="FILE | BACKUP MEMBER",
-                         help="an XML file (- for stdin), or a backup and one of its members")
+    records.add_argument("source", nargs="+", metavar="ARG",
+                         help="FILE PATH: an XML file (- for stdin) and an element path; "
+                              "BACKUP MEMBER PATH: a member of a backup and an element path")
     records.add_argument("--grouped", action="store_true",
                          help="deliver the element with registered descendants nested")
     records.add_argument("--below", action="append", default=[], metavar="RELPATH",
@@ -125,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs one ``mbx`` command; returns its exit code (see the module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    for flag in ("debug", "quiet"):  # SUPPRESS leaves them unset when not given
+        setattr(args, flag, getattr(args, flag, False))
     if getattr(args, "backup", None) == "":
         parser.error("the backup path is empty")
     args.json = getattr(args, "output", "text") != "text"
@@ -306,13 +308,10 @@ def _cat(args) -> int:
 def _records(args) -> int:
     from mbx.xml import Parser
 
-    if len(args.source) not in (1, 2):
+    if len(args.source) not in (2, 3):
         print("mbx records: give FILE PATH, or BACKUP MEMBER PATH", file=sys.stderr)
         return EXIT_USAGE
     *where, path = args.source
-    if not where:
-        print("mbx records: the element PATH is missing", file=sys.stderr)
-        return EXIT_USAGE
     output = Output(args.output)
     matched = 0
 
