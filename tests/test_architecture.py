@@ -16,7 +16,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "mbx"
 
 #: Each room and the rooms it may import (besides itself and the shared basics).
-BASICS = {"mbx", "mbx.errors", "mbx.units", "mbx._impl", "mbx.progress"}
+BASICS = {"mbx", "mbx.errors", "mbx.units", "mbx.limits", "mbx._impl", "mbx.progress"}
 ALLOWED = {
     "archive": {"archive"},
     "xml": {"xml", "_speedups", "_recordspec"},
@@ -114,3 +114,18 @@ def test_docstrings_cite_only_what_the_repository_holds():
                 for number, line in enumerate(path.read_text().splitlines(), 1)
                 if cited.search(line)]
     assert not offences, offences
+
+
+@pytest.mark.parametrize("limits_class", ["mbx.xml:Limits", "mbx.archive:ArchiveLimits"])
+def test_every_set_of_limits_is_checked_the_same_way(limits_class):
+    import importlib
+
+    import mbx.limits
+
+    module, name = limits_class.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    assert issubclass(cls, mbx.limits.Bounds)
+    first = cls.__struct_fields__[0]
+    for bad in (0, -1, True, "7"):
+        with pytest.raises(ValueError, match=f"{name}.{first} must be a positive"):
+            cls(**{first: bad})

@@ -14,6 +14,7 @@ from typing import Callable
 
 from mbx._recordspec import GROUPED, IN_GROUP, REGISTERED, SELECTED_PARENT, SKIP
 from mbx.errors import MbxError
+from mbx.limits import Bounds
 
 __all__ = ["GROUPED", "IN_GROUP", "REGISTERED", "SELECTED_PARENT", "SKIP", "Limits", "PathNode",
            "RegistrationError", "compile_paths", "split_path"]
@@ -25,8 +26,7 @@ class RegistrationError(MbxError, ValueError):
     code = "xml-registration"
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(Bounds, frozen=True):
     """Bounds applied while parsing; each has its own error when hit.
 
     Sizes are in bytes of UTF-8 text. Raise a limit by passing a new value:
@@ -38,13 +38,6 @@ class Limits:
     max_attributes: int = 256
     max_text: int = 64 << 20
     max_record: int = 256 << 20
-
-    def __post_init__(self) -> None:
-        for field in ("max_depth", "max_name_length", "max_attributes", "max_text",
-                      "max_record"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"Limits.{field} must be a positive int, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
