@@ -44,7 +44,7 @@ from mbx.moodle2 import file_has_content, read_information
 from mbx.moodle2.inforef import DEFINED_IN as _DEFINED_IN, DEFINITIONS as _DEFINITIONS
 from mbx.moodle2.inforef import KNOWN_REFS as _KNOWN_REFS
 from mbx.moodle2.members import BLOB as _BLOB, INFOREF as _INFOREF, SHA1 as _SHA1
-from mbx.moodle2.members import TOP_FOLDER as _TOP_FOLDER
+from mbx.moodle2.members import TOP_FOLDER as _TOP_FOLDER, TOP_FOLDERS as _TOP_FOLDERS
 from mbx.xml import Parser
 
 __all__ = ["Problem", "VerifyReport", "verify"]
@@ -308,7 +308,7 @@ def _cross_check(state: _State) -> None:
                 folder = directory.strip("/")
                 if folder not in present:
                     state.problem("verify-missing-folder",
-                                  f"{kind[:-1]} folder {folder!r} listed in moodle_backup.xml "
+                                  f"{_TOP_FOLDERS[kind]} folder {folder!r} listed in moodle_backup.xml "
                                   "is not in the backup", "moodle_backup.xml")
             listed_set = {directory.strip("/") for directory in listed}
             for folder in sorted(present - listed_set):

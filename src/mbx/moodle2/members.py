@@ -27,6 +27,8 @@ ACTIVITY_MEMBER = re.compile(r"activities/(([a-z0-9]+)_\d+)/(.+)")
 #: (both checked apart: the name must be a SHA-1, the folder its first two digits).
 BLOB = re.compile(r"files/([^/]+)/([^/]+)")
 SHA1 = re.compile(r"[0-9a-f]{40}")
+#: The top folders moodle_backup.xml lists, with the singular that names one of them.
+TOP_FOLDERS = {"activities": "activity", "sections": "section"}
 #: The listed top folders, ``activities/<x>`` and ``sections/<x>``, at the start of a name.
 TOP_FOLDER = re.compile(r"(activities|sections)/([^/]+)(?:/|$)")
 
