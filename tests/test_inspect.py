@@ -113,7 +113,8 @@ def test_what_an_admin_checks_matches_the_xml(item):
     assert {"anonymize", "blocks", "logs", "grade_histories", "groups", "role_assignments",
             "users", "files"} <= set(result["settings"])
 
-    groups, questions, users = (reading.root(n) for n in ("groups.xml", "questions.xml", "users.xml"))
+    groups, questions, users = (reading.root(name)
+                                for name in ("groups.xml", "questions.xml", "users.xml"))
     assert result["counts"] == {
         "activities": len(info.findall("contents/activities/activity")),
         "sections": len(info.findall("contents/sections/section")),
@@ -144,7 +145,8 @@ def _owners(reading: Reading):
     categories = set() if questions is None else {
         _text(c, "contextid") for c in questions.iterfind("question_category")}
     user_contexts = set() if users is None else {u.get("contextid") for u in users.iter("user")}
-    owners = dict.fromkeys(("activities", "course", "sections", "question_bank", "users", "other"), 0)
+    owners = dict.fromkeys(
+        ("activities", "course", "sections", "question_bank", "users", "other"), 0)
     per_activity, per_section = {}, {}
     for record in reading.file_records():
         context, component = _text(record, "contextid"), _text(record, "component") or ""
@@ -177,7 +179,8 @@ def test_file_bytes_are_attributed(item):
     owners, per_activity, per_section = _owners(reading)
     result = summarize(FIXTURES / item)
     assert result["file_bytes"] == owners
-    assert sum(owners.values()) == sum(int(_text(r, "filesize") or 0) for r in reading.file_records())
+    assert sum(owners.values()) == sum(
+        int(_text(r, "filesize") or 0) for r in reading.file_records())
     for activity, entry in zip(result["activities"],
                                reading.info.iterfind("contents/activities/activity")):
         folder = _text(entry, "directory").removeprefix("activities/")
@@ -218,9 +221,9 @@ def _container_sizes(path: Path) -> dict:
     else:
         with tarfile.open(path, "r:gz") as archive:
             # one entry per name: a tar may repeat a name as a hard link to itself
-            entries = list({m.name.removeprefix("./"): (m.name.removeprefix("./"), m.isdir(), m.size)
-                            for m in archive if m.isreg() or m.isdir()
-                            if m.name not in (".", "./")}.values())
+            named = {m.name.removeprefix("./"): m for m in archive
+                     if (m.isreg() or m.isdir()) and m.name not in (".", "./")}
+            entries = [(name, m.isdir(), m.size) for name, m in named.items()]
     files = [(name, size) for name, is_dir, size in entries if not is_dir
              and not name.rsplit("/", 1)[-1].startswith("._") and not name.startswith("__MACOSX")]
     xml = sum(size for name, size in files if name.endswith(".xml"))
@@ -329,7 +332,7 @@ def test_info_json_shapes_agree_between_moodle1_and_moodle2():
 
 
 def test_text_plurals_untitled_sections_and_long_titles(tmp_path):
-    result = summarize(FIXTURES / "PoetOS__moodle-mod_questionnaire/backup-activity-questionnaire.mbz")
+    result = summarize(FIXTURES / ACTIVITY_BACKUPS[0])
     text = "\n".join(summary_lines(result))
     assert "1 activity," in text and "1 activities" not in text and "activitie " not in text
     # an untitled section: moodle_backup.xml's title is the number, section.xml's name NULL

@@ -308,8 +308,8 @@ def _cross_check(state: _State) -> None:
                 folder = directory.strip("/")
                 if folder not in present:
                     state.problem("verify-missing-folder",
-                                  f"{_TOP_FOLDERS[kind]} folder {folder!r} listed in moodle_backup.xml "
-                                  "is not in the backup", "moodle_backup.xml")
+                                  f"{_TOP_FOLDERS[kind]} folder {folder!r} listed in "
+                                  "moodle_backup.xml is not in the backup", "moodle_backup.xml")
             listed_set = {directory.strip("/") for directory in listed}
             for folder in sorted(present - listed_set):
                 state.problem("verify-unlisted-folder",
