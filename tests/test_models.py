@@ -10,8 +10,8 @@ from lxml import etree
 
 from corpus import items, xml_members
 from mbx.cli import main
-from mbx.inspect import read_backup_information
-from mbx.models import FileRecord, Information
+from mbx.moodle2 import read_backup_information
+from mbx.moodle2 import FileRecord, Information
 from mbx.xml import Parser
 from test_cli import SAMPLE
 from conftest import FIXTURES
@@ -34,6 +34,9 @@ def test_information_matches_the_xml(item):
     assert info.name == _text(root, "name")
     assert info.moodle_release == _text(root, "moodle_release")
     assert info.backup_release == _text(root, "backup_release")
+    for field in ("backup_date", "original_course_startdate", "original_course_enddate"):
+        text = _text(root, field)  # dates are ints, None when absent or not a number
+        assert getattr(info, field) == (int(text) if text and text.lstrip("-").isdigit() else None)
     assert info.original_course_fullname == _text(root, "original_course_fullname")
     assert info.type == _text(root, "details/detail/type")
     assert [(a.moduleid, a.modulename, a.title, a.directory) for a in info.activities] == [
@@ -69,6 +72,8 @@ def test_file_records_of_real_backups():
         expected = [(f.get("id"), _text(f, "contenthash"), _text(f, "filename"))
                     for f in etree.fromstring(data).iterfind("file")]
         assert [(r.id, r.contenthash, r.filename) for r in records] == expected
+        assert [r.has_content for r in records] == [
+            bool(contenthash) and filename != "." for _, contenthash, filename in expected]
         checked += len(records)
     assert checked > 100
 
@@ -77,6 +82,7 @@ def test_info_command(capsys):
     assert main(["info", str(SAMPLE), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["original_course_shortname"] == "DEMO"
+    assert data["backup_date"] == 1732000000 and data["moodle1"] is None
     assert {s["name"] for s in data["settings"]} >= {"users", "files", "activities"}
     assert main(["info", str(SAMPLE)]) == 0
     assert "settings:" in capsys.readouterr().out

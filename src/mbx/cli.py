@@ -19,6 +19,8 @@ import contextlib
 import json
 import os
 import re
+import shutil
+import textwrap
 import time
 import sys
 from typing import Sequence
@@ -205,29 +207,134 @@ def _ls(args) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return EXIT_OK
-    course = result["course"]
-    print(f"{course['fullname']} ({course['shortname']})")
-    date = result.get("backup_date") or ""
-    when = (" on " + time.strftime("%Y-%m-%d", time.gmtime(int(date)))) if date.isdigit() else ""
-    print(f"  {result['type']} backup written by Moodle {result['moodle_release']}{when}")
-    for section in result["sections"]:
-        print(f"  {section['number']:>3}  {section['title']}")
-        for activity in section["activities"]:
-            sizes = ("" if activity["xml_bytes"] is None else
-                     f"  ({format_size(activity['xml_bytes'])} XML, {format_size(activity['file_bytes'])} files)")
-            print(f"         {activity['modulename']:<10} {activity['title']}{sizes}")
-    counts, sizes = result["counts"], result["sizes"]
-    print(f"  {counts['activities']} activities, {counts['users']} users, "
-          f"{counts['files']} files, {counts['questions']} questions")
-    print(f"  user data: {'yes' if result['has_users'] else 'no'}; "
-          f"files: {'yes' if result['has_files'] else 'no'}")
-    print(f"  {sizes['members']} members, {format_size(sizes['total'])} "
-          f"({format_size(sizes['xml'])} XML, {format_size(sizes['files'])} files)")
-    if result.get("largest_activities"):
-        print("  largest: " + ", ".join(
-            f"{a['modulename']} '{a['title']}' {format_size(a['xml_bytes'] + a['file_bytes'])}"
-            for a in result["largest_activities"]))
+    for line in summary_lines(result, width=shutil.get_terminal_size().columns):
+        print(line)
     return EXIT_OK
+
+
+#: Summary settings in the order ``mbx ls`` names them, with their words.
+_SETTING_WORDS = {"users": "users", "role_assignments": "role assignments",
+                  "activities": "activities", "blocks": "blocks", "files": "files",
+                  "filters": "filters", "comments": "comments", "badges": "badges",
+                  "calendarevents": "calendar events", "userscompletion": "user completion",
+                  "logs": "logs", "grade_histories": "grade histories",
+                  "questionbank": "question bank", "groups": "groups",
+                  "competencies": "competencies", "customfield": "custom fields",
+                  "contentbankcontent": "content bank", "legacyfiles": "legacy files"}
+#: ``file_bytes`` owners with their words.
+_OWNER_WORDS = {"activities": "activities", "course": "course", "sections": "sections",
+                "question_bank": "question bank", "users": "users", "other": "other"}
+#: Narrowest width the listing is cut to, whatever the terminal says.
+_MIN_WIDTH = 60
+
+
+def _plural(count: int | None, word: str, plural: str | None = None) -> str:
+    """``1 activity``, ``3 activities``, ``? files`` when a backup cannot say."""
+    if count is None:
+        return f"? {plural or word + 's'}"
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+def _date(value: int | None) -> str | None:
+    return None if value is None else time.strftime("%Y-%m-%d", time.gmtime(value))
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= width else text[:max(width - 1, 0)] + "\u2026"
+
+
+def _wrap(lead: str, items: list[str], width: int) -> list[str]:
+    """``lead`` and a comma-separated list, wrapped to ``width`` (items are never cut)."""
+    return textwrap.wrap(", ".join(items), width, initial_indent=lead,
+                         subsequent_indent=" " * 4, break_long_words=False,
+                         break_on_hyphens=False)
+
+
+def _section_title(section: dict) -> str:
+    """What Moodle shows: the section's name, else "General" for section 0 and
+    "Section N" (an untitled section's title in moodle_backup.xml is its number)."""
+    if section["name"]:
+        return section["name"]
+    if section["title"] and section["title"] != str(section["number"]):
+        return section["title"]
+    return "General" if section["number"] == 0 else f"Section {section['number']}"
+
+
+def summary_lines(result: dict, width: int = 100) -> list[str]:
+    """The text of ``mbx ls``: the summary dict of :func:`mbx.inspect.summarize`,
+    as lines no wider than ``width`` (titles are cut with an ellipsis)."""
+    width = max(width, _MIN_WIDTH)
+    course, counts, sizes = result["course"], result["counts"], result["sizes"]
+    lines = [_fit(f"{course['fullname']} ({course['shortname']})", width)]
+    when = f" on {_date(result['backup_date'])}" if result["backup_date"] is not None else ""
+    lines.extend(_wrap("  ", [f"{result['type']} backup written by Moodle "
+                              f"{result['moodle_release']}{when}"], width))
+    if result["source_site"]:
+        lines.append(_fit(f"  from {result['source_site']}", width))
+    dates = [f"format {course['format'] or '?'}"]
+    if course["startdate"]:
+        dates.append(f"starts {_date(course['startdate'])}")
+    if course["enddate"] is not None:
+        dates.append(f"ends {_date(course['enddate'])}" if course["enddate"] else "no end date")
+    lines.append("  course " + ", ".join(dates))
+    settings = result["settings"]
+    anonymised = {True: "yes", False: "no", None: "?"}[settings["anonymize"]]
+    included = [word for name, word in _SETTING_WORDS.items() if settings.get(name) is True]
+    left_out = [word for name, word in _SETTING_WORDS.items() if settings.get(name) is False]
+    lines.append(f"  anonymised: {anonymised}")
+    if included:
+        lines.extend(_wrap("  includes: ", included, width))
+    if left_out:
+        lines.extend(_wrap("  left out: ", left_out, width))
+
+    module_width = max([10] + [len(a["modulename"] or "") for a in result["activities"]])
+
+    def activity_line(activity: dict) -> str:
+        sizes_note = ("" if activity["xml_bytes"] is None else
+                      f"  ({format_size(activity['xml_bytes'])} XML, "
+                      f"{format_size(activity['file_bytes'])} files)")
+        head = f"         {activity['modulename'] or '?':<{module_width}} "
+        room = width - len(head) - len(sizes_note)
+        return head + _fit(activity["title"] or "(untitled)", max(room, 10)) + sizes_note
+
+    for section in result["sections"]:
+        note = f"  ({format_size(section['file_bytes'])} files)" if section["file_bytes"] else ""
+        head = f"  {section['number']:>3}  "
+        lines.append(head + _fit(_section_title(section), width - len(head) - len(note)) + note)
+        lines.extend(activity_line(activity) for activity in section["activities"])
+    listed = {section["sectionid"] for section in result["sections"]}
+    outside = [a for a in result["activities"] if a["sectionid"] not in listed]
+    if outside:
+        lines.append("  not in a listed section:" if result["sections"] else "  activities:")
+        lines.extend(activity_line(activity) for activity in outside)
+    lines.extend(_wrap("  ", [
+        _plural(counts["activities"], "activity", "activities"),
+        _plural(counts["sections"], "section"), _plural(counts["users"], "user"),
+        _plural(counts["files"], "file"), _plural(counts["groups"], "group"),
+        _plural(counts["groupings"], "grouping"),
+        _plural(counts["question_categories"], "question category", "question categories"),
+        _plural(counts["questions"], "question")], width))
+    owners = result["file_bytes"]
+    placed = [f"{format_size(owners[name])} {word}" for name, word in _OWNER_WORDS.items()
+              if owners.get(name)]
+    if placed:
+        lines.extend(_wrap("  file bytes: ", placed, width))
+    lines.append(f"  user data: {'yes' if result['has_users'] else 'no'}; "
+                 f"files: {'yes' if result['has_files'] else 'no'}")
+    parts = [f"{format_size(sizes['xml'])} XML"]
+    if sizes["blobs"] is not None:
+        parts.append(f"{format_size(sizes['blobs'])} blobs")
+    parts.append(f"{format_size(sizes['other'])} other")
+    lines.extend(_wrap("  ", [f"{_plural(sizes['members'], 'file member')} and "
+                              f"{_plural(sizes['directories'], 'directory', 'directories')}, "
+                              f"{format_size(sizes['total'])} ({', '.join(parts)})"], width))
+    if result["largest_activities"]:
+        lines.extend(_wrap("  largest: ", [
+            f"{a['modulename']} '{_fit(a['title'] or '(untitled)', 40)}' "
+            f"{format_size(a['xml_bytes'] + a['file_bytes'])}"
+            for a in result["largest_activities"]], width))
+    return lines
 
 
 def _ls_members(members, as_json: bool) -> int:
@@ -291,7 +398,7 @@ def _info(args) -> int:
             scope = setting["section"] or setting["activity"] or ""
             print(f"  {setting['level'] or '-':<9} {scope:<22} {setting['name']} = {setting['value']}")
     else:
-        for mod in (data.get("DETAILS") or {}).get("MOD", []):
+        for mod in data["moodle1"]["INFO"]["DETAILS"].get("MOD", []):
             print(f"  module {mod.get('NAME')}: included={mod.get('INCLUDED')} "
                   f"userinfo={mod.get('USERINFO')}")
     return EXIT_OK

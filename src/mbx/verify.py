@@ -40,35 +40,16 @@ import msgspec
 
 from mbx.archive import ARCHIVE_INDEX_NAME, MemberInfo, open_backup, parse_archive_index
 from mbx.errors import FormatError, MbxError, format_location
-from mbx.inspect import read_information
+from mbx.moodle2 import file_has_content, read_information
+from mbx.moodle2.inforef import DEFINED_IN as _DEFINED_IN, DEFINITIONS as _DEFINITIONS
+from mbx.moodle2.inforef import KNOWN_REFS as _KNOWN_REFS
+from mbx.moodle2.members import BLOB as _BLOB, INFOREF as _INFOREF, SHA1 as _SHA1
+from mbx.moodle2.members import TOP_FOLDER as _TOP_FOLDER, TOP_FOLDERS as _TOP_FOLDERS
 from mbx.xml import Parser
 
 __all__ = ["Problem", "VerifyReport", "verify"]
 
 READ_SIZE = 1 << 20
-_BLOB = re.compile(r"files/([^/]+)/([^/]+)")
-_SHA1 = re.compile(r"[0-9a-f]{40}")
-_TOP_FOLDER = re.compile(r"(activities|sections)/([^/]+)(?:/|$)")
-#: Where the records every inforef kind points at are defined: member name (or, for
-#: activity grade items, the file name in any folder) -> (record path, kind).
-#: The kinds are the reference groups Moodle writes
-#: (``backup_helper::get_inforef_itemnames()``).
-_DEFINITIONS: dict[str, tuple[tuple[str, str], ...]] = {
-    "files.xml": (("/files/file", "file"),),
-    "users.xml": (("/users/user", "user"),),
-    "roles.xml": (("/roles_definition/role", "role"),),
-    "groups.xml": (("/groups/group", "group"), ("/groups/groupings/grouping", "grouping")),
-    "scales.xml": (("/scales_definition/scale", "scale"),),
-    "outcomes.xml": (("/outcomes_definition/outcome", "outcome"),),
-    "questions.xml": (("/question_categories/question_category", "question_category"),),
-    "gradebook.xml": (("/gradebook/grade_items/grade_item", "grade_item"),),
-    "grades.xml": (("/activity_gradebook/grade_items/grade_item", "grade_item"),),
-}
-_KNOWN_REFS = tuple(dict.fromkeys(kind for paths in _DEFINITIONS.values() for _, kind in paths))
-_INFOREF = "inforef.xml"
-#: Where each kind is defined, as problem messages name it.
-_DEFINED_IN = {kind: name for name, paths in _DEFINITIONS.items() for _, kind in paths}
-_DEFINED_IN["grade_item"] = "grades.xml or gradebook.xml"
 _REF_TAG = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.\-]*ref)[\s/>]")
 
 
@@ -263,7 +244,7 @@ def _file_record(state: _State, ids: set[str]) -> Callable[[dict], None]:
         file_id = str(record.get("id") or "")
         ids.add(file_id)
         contenthash = record.get("contenthash") or ""
-        if record.get("filename") != "." and contenthash:
+        if file_has_content(record.get("filename"), contenthash):
             state.needed_blobs.setdefault(contenthash, file_id)
     return on_file
 
@@ -288,13 +269,8 @@ def _parse_inforef(state: _State, stream: BinaryIO) -> None:
 
 def _read_listing(state: _State, stream: BinaryIO, name: str) -> None:
     info = read_information(stream, source=name)
-    contents = info.get("contents") or {}
-    state.listed = {
-        "activities": [a.get("directory") or "" for a in
-                       (contents.get("activities") or {}).get("activity", [])],
-        "sections": [s.get("directory") or "" for s in
-                     (contents.get("sections") or {}).get("section", [])],
-    }
+    state.listed = {"activities": [a.directory or "" for a in info.activities],
+                    "sections": [s.directory or "" for s in info.sections]}
 
 
 #: Problem codes kept from before every kind was checked.
@@ -332,8 +308,8 @@ def _cross_check(state: _State) -> None:
                 folder = directory.strip("/")
                 if folder not in present:
                     state.problem("verify-missing-folder",
-                                  f"{kind[:-1]} folder {folder!r} listed in moodle_backup.xml "
-                                  "is not in the backup", "moodle_backup.xml")
+                                  f"{_TOP_FOLDERS[kind]} folder {folder!r} listed in "
+                                  "moodle_backup.xml is not in the backup", "moodle_backup.xml")
             listed_set = {directory.strip("/") for directory in listed}
             for folder in sorted(present - listed_set):
                 state.problem("verify-unlisted-folder",

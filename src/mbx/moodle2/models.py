@@ -5,6 +5,8 @@ into :class:`Information`; ``files.xml`` and ``inforef.xml`` records map onto
 :class:`FileRecord` and :class:`Reference`. Every field is a ``str`` as the XML
 holds it, or ``None`` when the backup leaves it out (older releases write fewer
 fields) or writes ``$@NULL@$``: a missing optional field is never an error.
+Dates are the exception: they are Unix times, read as ``int`` (``None`` when
+absent, empty or not a number), so every output shows dates one way.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
+from mbx.moodle2.files import file_has_content
 
 
 class Detail(msgspec.Struct, kw_only=True):
@@ -23,7 +27,7 @@ class Detail(msgspec.Struct, kw_only=True):
     interactive: str | None = None
     mode: str | None = None          # 10 general, 20 import, 70 async, ...
     execution: str | None = None
-    executiontime: str | None = None
+    executiontime: int | None = None
 
 
 class ActivityEntry(msgspec.Struct, kw_only=True):
@@ -73,7 +77,7 @@ class Information(msgspec.Struct, kw_only=True):
     moodle_release: str | None = None
     backup_version: str | None = None
     backup_release: str | None = None
-    backup_date: str | None = None
+    backup_date: int | None = None
     mnet_remoteusers: str | None = None
     include_files: str | None = None
     include_file_references_to_external_content: str | None = None
@@ -83,8 +87,8 @@ class Information(msgspec.Struct, kw_only=True):
     original_course_format: str | None = None
     original_course_fullname: str | None = None
     original_course_shortname: str | None = None
-    original_course_startdate: str | None = None
-    original_course_enddate: str | None = None
+    original_course_startdate: int | None = None
+    original_course_enddate: int | None = None
     original_course_contextid: str | None = None
     original_system_contextid: str | None = None
     details: list[Detail] = []
@@ -101,8 +105,9 @@ class Information(msgspec.Struct, kw_only=True):
         fields = {key: value for key, value in record.items()
                   if isinstance(value, str) or value is None}
         return msgspec.convert({
-            **fields,
-            "details": _nested(record, "details").get("detail", []),
+            **_with_dates(fields, _INFORMATION_DATES),
+            "details": [_with_dates(detail, _DETAIL_DATES)
+                        for detail in _nested(record, "details").get("detail", [])],
             "activities": _nested(contents, "activities").get("activity", []),
             "sections": _nested(contents, "sections").get("section", []),
             "course": course[-1] if isinstance(course, list) and course else None,
@@ -149,8 +154,9 @@ class FileRecord(msgspec.Struct, kw_only=True):
 
     @property
     def has_content(self) -> bool:
-        """Directory entries (``.``) and empty hashes have no blob."""
-        return bool(self.contenthash) and self.filename != "."
+        """Whether a blob belongs to this record (see :func:`file_has_content`)."""
+        return file_has_content(self.filename, self.contenthash)
+
 
 
 class Reference(msgspec.Struct, frozen=True):
@@ -158,6 +164,24 @@ class Reference(msgspec.Struct, frozen=True):
 
     kind: str
     id: str | None
+
+
+_INFORMATION_DATES = ("backup_date", "original_course_startdate", "original_course_enddate")
+_DETAIL_DATES = ("executiontime",)
+
+
+def as_unix_time(value: Any) -> int | None:
+    """A date as the XML holds it (decimal seconds) as an ``int``; ``None`` when
+    absent, empty or not a number (``"$@NULL@$"`` arrives as ``None`` already)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _with_dates(record: dict, dates: tuple[str, ...]) -> dict:
+    return {**record, **{key: as_unix_time(record.get(key)) for key in dates if key in record}}
 
 
 def _nested(record: dict, key: str) -> dict:
