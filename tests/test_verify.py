@@ -275,7 +275,7 @@ def test_archive_index(tmp_path, kind):
     assert clean.checked["index_entries"] > 0
 
     _write_index(folder, extra=["ghost.xml"], sizes={"files.xml": 1})
-    (folder / "late.xml").write_text("<late/>")
+    (folder / "course" / "late.xml").write_text("<late/>")
     if kind != "folder":
         _pack(folder, kind).unlink()
     report = verify(_pack(folder, kind))
