@@ -1,9 +1,12 @@
 """The ``mbx`` command line: a thin layer over the library's public functions.
 
-Results go to stdout, diagnostics to stderr. Exit codes: 0 success, 1 the input
-was refused (an :class:`~mbx.errors.MbxError`, one line, or JSON with
-``--json``) or ``verify`` found problems, 2 usage errors, 3 an unexpected
-failure (traceback with ``--debug``).
+Results go to stdout, diagnostics to stderr. Exit codes: 0 success (``verify``:
+no errors, warnings allowed), 1 the input was refused (an
+:class:`~mbx.errors.MbxError`, one line, or JSON with ``--json``) or ``verify``
+found errors, 2 usage errors, 3 an unexpected failure (traceback with
+``--debug``), 4 ``verify --strict`` found warnings but no errors, 5 the format is
+recognised but the command does not support it yet (``format-unsupported``),
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from mbx.errors import MbxError
 from mbx.units import format_size
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_BUG = 0, 1, 2, 3
+EXIT_WARNINGS, EXIT_UNSUPPORTED, EXIT_INTERRUPTED = 4, 5, 130
 
 
 class _VersionAction(argparse.Action):
@@ -64,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify", help="check a backup is sound: XML, blobs, references, folders, index")
     verify.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
-    verify.add_argument("--json", action="store_true", help="print JSON")
+    verify.add_argument("--json", action="store_true",
+                        help="print JSON: a summary by code and every problem")
+    verify.add_argument("--strict", action="store_true",
+                        help=f"warnings fail too (exit {EXIT_WARNINGS} when there are no errors)")
+    verify.add_argument("--max-problems", type=_count, default=20, metavar="N",
+                        help="show the detail of at most N problems, errors first "
+                             "(default 20; the summary counts them all)")
 
     synth = commands.add_parser(
         "synth", help="write a synthetic course backup of a given size, for benchmarks")
@@ -98,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps({"error": exc.to_dict()}), file=sys.stderr)
         else:
             print(f"mbx: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
+        return EXIT_UNSUPPORTED if exc.code == "format-unsupported" else EXIT_REFUSED
     except BrokenPipeError:
         # the reader went away (``mbx records ... | head``): not an error
         sys.stdout = open(os.devnull, "w")
@@ -113,6 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"mbx: internal error: {exc!r} (run with --debug for a traceback)", file=sys.stderr)
         return EXIT_BUG
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"want a whole number, 0 or more, not {text!r}")
+    return value
 
 
 def _progress(args, label: str):
@@ -255,9 +276,11 @@ def _verify(args) -> int:
 
     with _progress(args, "verifying") as progress:
         report = verify(args.backup, progress=progress)
+    status = (EXIT_REFUSED if report.errors else
+              EXIT_WARNINGS if args.strict and report.warnings else EXIT_OK)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-        return EXIT_OK if report.ok else EXIT_REFUSED
+        return status
     checked = report.checked
     print(f"checked {args.backup}: {checked['xml_members']} XML members, "
           f"{checked['blobs']} blobs, {checked['files_records']} files.xml records, "
@@ -265,13 +288,26 @@ def _verify(args) -> int:
           f"{checked['sections']} sections, {checked['index_entries']} index entries")
     if report.unknown_ref_kinds:
         print(f"  not checked: reference kinds {', '.join(report.unknown_ref_kinds)}")
-    for problem in report.problems:
+    shown = (report.errors + report.warnings)[:args.max_problems]
+    for problem in shown:
         print(f"  {problem}")
-    if report.ok:
+    if len(shown) < len(report.problems):
+        print(f"  ... {len(report.problems) - len(shown)} more not shown "
+              f"(--max-problems N shows more)")
+    if not report.problems:
         print("sound")
-        return EXIT_OK
-    print(f"{len(report.problems)} problem(s)")
-    return EXIT_REFUSED
+        return status
+    errors, warnings = len(report.errors), len(report.warnings)
+    verdict = (f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}" if errors else
+               f"sound, with {_plural(warnings, 'warning')}"
+               + (" (failing: --strict)" if args.strict else ""))
+    print(f"{verdict}: " + ", ".join(f"{item['count']} × {item['code']} ({item['severity']})"
+                                     for item in report.summary()))
+    return status
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _synth(args) -> int:
