@@ -66,8 +66,9 @@ def read_backup_information(path: str | os.PathLike) -> Information:
     """The typed ``information`` block of a moodle2 backup."""
     with open_backup(path) as backup:
         if backup.format != "moodle2":
-            raise FormatError(f"{backup.format} backups have no moodle_backup.xml to show",
-                              code="format-unsupported", source=os.fspath(path))
+            raise FormatError.unsupported(
+                backup.format, f"{backup.format} backups have no moodle_backup.xml to show",
+                source=os.fspath(path))
         with backup.open("moodle_backup.xml") as stream:
             return Information.from_record(read_information(stream, source="moodle_backup.xml"))
 
@@ -103,9 +104,9 @@ def summarize(path: str | os.PathLike,
         if backup.format == "moodle1":
             return _summarize_moodle1(backup, progress)
         if backup.format != "moodle2":
-            raise FormatError(f"{backup.format} backups cannot be summarised "
-                              "(moodle2 and moodle1 can)", code="format-unsupported",
-                              source=os.fspath(path))
+            raise FormatError.unsupported(
+                backup.format, f"{backup.format} backups cannot be summarised "
+                "(moodle2 and moodle1 can)", source=os.fspath(path))
         info = None
         numbers: dict[str, str | None] = {}
         counts = {"users": 0, "files": 0, "questions": 0}

@@ -282,8 +282,9 @@ def verify(path: str | os.PathLike | Backup,
         report = VerifyReport(path=backup.path)
         state = _State(report)
         if backup.format != "moodle2":
-            raise FormatError(f"{backup.format} backups cannot be verified yet (only moodle2)",
-                              code="format-unsupported", source=backup.path)
+            raise FormatError.unsupported(
+                backup.format, f"{backup.format} backups cannot be verified yet (only moodle2)",
+                source=backup.path)
         for member, stream in backup.iter_members():
             if progress is not None:
                 progress(member)
