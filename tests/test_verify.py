@@ -439,6 +439,12 @@ def test_cli_usage_unsupported_and_unknown_format(tmp_path, capsys):
     for command in (["verify"], ["verify", "--json"]):
         assert main(["-q", *command, str(moodle1)]) == 5, command
     assert capsys.readouterr().err.count("format-unsupported") == 2
+    cartridge = tmp_path / "cartridge"  # IMS Common Cartridge: recognised, read by no command
+    cartridge.mkdir()
+    (cartridge / "imsmanifest.xml").write_text("<manifest/>")
+    for command in (["verify"], ["ls"], ["info", "--json"]):
+        assert main(["-q", *command, str(cartridge)]) == 5, command
+    assert capsys.readouterr().err.count("format-unsupported") == 3
     (tmp_path / "notes.txt").write_text("not a backup")
     with pytest.raises(FormatError) as caught:
         verify(tmp_path)
