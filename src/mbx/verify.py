@@ -101,9 +101,10 @@ SEVERITIES: dict[str, Severity] = {
     # without moodle_backup.xml and its information block there is nothing to restore
     "verify-no-moodle-backup": "error",
     "format-no-information": "error",
-    # the index cannot be read at all
+    # the index cannot be read at all: nothing says what the archive should hold
     "archive-bad-index": "error",
-    # restore does not trust .ARCHIVE_INDEX to find members; a stale one is harmless
+    # restore reads only the entry count of .ARCHIVE_INDEX, for its progress bar
+    # (format doc §1.3): a stale one is harmless
     "verify-index-mismatch": "warning",
     # restore reads only the folders moodle_backup.xml lists, and only the names it writes
     "verify-unlisted-folder": "warning",
@@ -267,8 +268,9 @@ def verify(path: str | os.PathLike | Backup,
     or a :class:`~mbx.archive.Backup` already opened by
     :func:`~mbx.archive.open_backup`, which keeps its own limits and stays open.
     Raises :class:`~mbx.errors.ArchiveError` when the container itself is
-    refused and :class:`~mbx.errors.FormatError` (code ``format-unsupported``)
-    for formats other than moodle2; everything else found wrong is a
+    refused and :class:`~mbx.errors.FormatError` for formats other than
+    moodle2 (code ``format-unsupported``, or ``format-unknown`` for what is no
+    backup at all); everything else found wrong is a
     :class:`Problem` in the report. ``progress`` is called with each member as
     the pass reaches it.
     """
