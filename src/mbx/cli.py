@@ -32,8 +32,6 @@ from mbx.units import format_size
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_BUG, EXIT_WARNINGS, EXIT_UNSUPPORTED = 0, 1, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130
-#: The error code of a format mbx recognises but a command cannot handle yet (exit 5).
-NOT_YET_SUPPORTED = "format-not-yet-supported"
 
 DESCRIPTION = """\
 Read, inspect, verify and synthesise Moodle course backups (.mbz: tar.gz or
@@ -102,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = command("verify", "check a backup is sound: XML, blobs, references, folders, index")
     verify.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    verify.add_argument("--strict", action="store_true",
+                        help=f"warnings fail too (exit {EXIT_WARNINGS} when there are no errors)")
+    verify.add_argument("--max-problems", type=_count, default=20, metavar="N",
+                        help="show the detail of at most N problems, errors first "
+                             "(default 20; the summary counts them all)")
     add_output_flags(verify)
 
     synth = command("synth", "write a synthetic course backup of a given size, for benchmarks")
@@ -147,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         output.error(exc.to_dict(), str(exc))
-        return EXIT_UNSUPPORTED if exc.code == NOT_YET_SUPPORTED else EXIT_REFUSED
+        return EXIT_UNSUPPORTED if exc.code == "format-unsupported" else EXIT_REFUSED
     except OSError as exc:
         if args.debug:
             raise
@@ -168,6 +171,17 @@ def _os_error_message(exc: OSError) -> str:
     if exc.filename is None:
         return reason
     return f"{os.fsdecode(exc.filename)!r}: {reason}"
+
+
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"want a whole number, 0 or more, not {text!r}")
+    return value
 
 
 _LIVE_PROGRESS: list = []
@@ -464,9 +478,11 @@ def _verify(args) -> int:
 
     with _progress(args, "verifying") as progress:
         report = verify(args.backup, progress=progress)
+    status = (EXIT_REFUSED if report.errors else
+              EXIT_WARNINGS if args.strict and report.warnings else EXIT_OK)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-        return EXIT_OK if report.ok else EXIT_REFUSED
+        return status
     checked = report.checked
     print(f"checked {args.backup}: {checked['xml_members']} XML members, "
           f"{checked['blobs']} blobs, {checked['files_records']} files.xml records, "
@@ -474,13 +490,26 @@ def _verify(args) -> int:
           f"{checked['sections']} sections, {checked['index_entries']} index entries")
     if report.unknown_ref_kinds:
         print(f"  not checked: reference kinds {', '.join(report.unknown_ref_kinds)}")
-    for problem in report.problems:
+    shown = (report.errors + report.warnings)[:args.max_problems]
+    for problem in shown:
         print(f"  {problem}")
-    if report.ok:
+    if len(shown) < len(report.problems):
+        print(f"  ... {len(report.problems) - len(shown)} more not shown "
+              f"(--max-problems N shows more)")
+    if not report.problems:
         print("sound")
-        return EXIT_OK
-    print(f"{len(report.problems)} problem(s)")
-    return EXIT_REFUSED
+        return status
+    errors, warnings = len(report.errors), len(report.warnings)
+    verdict = (f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}" if errors else
+               f"sound, with {_plural(warnings, 'warning')}"
+               + (" (failing: --strict)" if args.strict else ""))
+    print(f"{verdict}: " + ", ".join(f"{item['count']} × {item['code']} ({item['severity']})"
+                                     for item in report.summary()))
+    return status
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _synth(args) -> int:

@@ -93,6 +93,16 @@ class FormatError(MbxError, ValueError):
 
     code = "format-error"
 
+    @classmethod
+    def unsupported(cls, backup_format: str, message: str, source: str | None = None
+                    ) -> FormatError:
+        """The error for a backup an operation cannot take: code ``format-unsupported``
+        when mbx recognises ``backup_format`` (``moodle1``, ``imscc``) and the
+        operation does not support it yet, ``format-unknown`` when it is no backup
+        format at all (``unknown``)."""
+        code = "format-unknown" if backup_format == "unknown" else "format-unsupported"
+        return cls(message, code=code, source=source)
+
 
 class MappingError(MbxError):
     """An id cannot be mapped during restore."""

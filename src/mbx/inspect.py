@@ -117,9 +117,9 @@ def summarize(path: Backup | str | os.PathLike,
         if backup.format == "moodle1":
             return _summarize_moodle1(backup, progress)
         if backup.format != "moodle2":
-            raise FormatError(f"{backup.format} backups cannot be summarised "
-                              "(moodle2 and moodle1 can)", code="format-unsupported",
-                              source=backup.path)
+            raise FormatError.unsupported(
+                backup.format, f"{backup.format} backups cannot be summarised "
+                "(moodle2 and moodle1 can)", source=backup.path)
         collected = _Collected()
         sizes = _new_sizes()
         for member, stream in _walk(backup, progress, sizes, blobs=True):

@@ -26,19 +26,30 @@ Checks (format doc §2, §3.2, §5):
   kinds are counted and named;
 - activities and sections listed in ``moodle_backup.xml`` have their folder,
   and every ``activities/*`` and ``sections/*`` folder is listed;
-- ``.ARCHIVE_INDEX``, when present, matches the members (names, file sizes).
+- ``.ARCHIVE_INDEX``, when present, matches the members (names, file sizes);
+- nothing sits at the top level that Moodle does not write (a ``readme.md``
+  beside the backup), and the archive layer left nothing out (macOS
+  ``._name`` and ``__MACOSX/`` litter) and noticed nothing odd (names that
+  differ only in case).
+
+Every problem has a severity, from :data:`SEVERITIES`: an *error* means a
+restore would fail or lose data, a *warning* that something is odd but a
+restore is unharmed. :attr:`VerifyReport.ok` means no errors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-from typing import Any, BinaryIO, Callable
+from collections import Counter
+from typing import Any, BinaryIO, Callable, Literal
 
 import msgspec
 
-from mbx.archive import ARCHIVE_INDEX_NAME, MemberInfo, open_backup, parse_archive_index
+from mbx.archive import (ARCHIVE_INDEX_NAME, ArchiveLimits, Backup, MemberInfo, open_backup,
+                         parse_archive_index)
 from mbx.errors import FormatError, MbxError, format_location
 from mbx.moodle2 import file_has_content, read_information
 from mbx.moodle2.inforef import DEFINED_IN as _DEFINED_IN, DEFINITIONS as _DEFINITIONS
@@ -47,26 +58,78 @@ from mbx.moodle2.members import BLOB as _BLOB, INFOREF as _INFOREF, SHA1 as _SHA
 from mbx.moodle2.members import TOP_FOLDER as _TOP_FOLDER, TOP_FOLDERS as _TOP_FOLDERS
 from mbx.xml import Parser
 
-__all__ = ["Problem", "VerifyReport", "verify"]
+__all__ = ["SEVERITIES", "Problem", "Severity", "VerifyReport", "severity_of", "verify"]
 
 READ_SIZE = 1 << 20
 _REF_TAG = re.compile(rb"<([A-Za-z_][A-Za-z0-9_.\-]*ref)[\s/>]")
 
 
+Severity = Literal["error", "warning"]
+
+#: The severity of every problem code, the one place that decides it. An error:
+#: a restore would fail or lose data. A warning: odd, but a restore is unharmed.
+#: A key ending in ``*`` covers every code with that prefix; a code in neither
+#: form is an error (when unsure, say a restore may fail).
+SEVERITIES: dict[str, Severity] = {
+    # malformed XML: Moodle's restore parses every member it needs and stops
+    "xml-*": "error",
+    # a blob, a record or a folder that something in the backup needs is not there
+    "verify-missing-*": "error",
+    # a blob whose name, folder or content disagree: restore looks it up by its hash
+    "verify-blob-hash": "error",
+    "verify-blob-prefix": "error",
+    "verify-bad-blob-name": "error",
+    # without moodle_backup.xml and its information block there is nothing to restore
+    "verify-no-moodle-backup": "error",
+    "format-no-information": "error",
+    # the index cannot be read at all: nothing says what the archive should hold
+    "archive-bad-index": "error",
+    # restore reads only the entry count of .ARCHIVE_INDEX, for its progress bar
+    # (format doc §1.3): a stale one is harmless
+    "verify-index-mismatch": "warning",
+    # restore reads only the folders moodle_backup.xml lists, and only the names it writes
+    "verify-unlisted-folder": "warning",
+    "verify-stray-member": "warning",
+    # left out by the archive layer: macOS litter, an entry repeating itself
+    "verify-appledouble": "warning",
+    "verify-macos-metadata": "warning",
+    "verify-repeated-member": "warning",
+    "verify-ignored-member": "warning",
+    # names differing only in case: a problem only when extracted to a file system
+    "archive-name-collision": "warning",
+}
+
+
+def severity_of(code: str) -> Severity:
+    """The severity :data:`SEVERITIES` gives ``code``: its own entry, else its family's."""
+    severity = SEVERITIES.get(code)
+    if severity is not None:
+        return severity
+    for family, severity in SEVERITIES.items():
+        if family.endswith("*") and code.startswith(family[:-1]):
+            return severity
+    return "error"
+
+
 class Problem(msgspec.Struct, frozen=True):
-    """One thing found wrong; ``member`` and the location when known."""
+    """One thing found wrong; ``member`` and the location when known.
+
+    ``severity`` is ``"error"`` or ``"warning"``; :func:`verify` sets it from
+    :data:`SEVERITIES`.
+    """
 
     code: str
     message: str
     member: str | None = None
     line: int | None = None
     column: int | None = None
+    severity: Severity = "error"
 
     def location(self) -> str:
         return format_location(self.member or "<backup>", self.line, self.column)
 
     def __str__(self) -> str:
-        return f"{self.location()}: {self.message} [{self.code}]"
+        return f"{self.location()}: {self.severity}: {self.message} [{self.code}]"
 
 
 def _counts() -> dict[str, int]:
@@ -85,15 +148,35 @@ class VerifyReport(msgspec.Struct):
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        """No errors (warnings allowed): a restore would not fail on what was checked."""
+        return not self.errors
+
+    @property
+    def errors(self) -> list[Problem]:
+        """The problems that would make a restore fail or lose data."""
+        return [problem for problem in self.problems if problem.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        """The problems that are odd but harmless to a restore."""
+        return [problem for problem in self.problems if problem.severity == "warning"]
 
     def codes(self) -> set[str]:
         return {problem.code for problem in self.problems}
 
+    def summary(self) -> list[dict[str, Any]]:
+        """``{code, severity, count}`` for each code found: errors first, then the
+        most frequent, then by code."""
+        counts = Counter((problem.code, problem.severity) for problem in self.problems)
+        return [{"code": code, "severity": severity, "count": count}
+                for (code, severity), count in sorted(
+                    counts.items(), key=lambda item: (item[0][1] != "error", -item[1], item[0][0]))]
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description with stable keys."""
-        return {"path": self.path, "ok": self.ok, "checked": dict(self.checked),
-                "unknown_ref_kinds": list(self.unknown_ref_kinds),
+        """A JSON-ready description with stable keys; ``problems`` lists every problem."""
+        return {"path": self.path, "ok": self.ok, "errors": len(self.errors),
+                "warnings": len(self.warnings), "summary": self.summary(),
+                "checked": dict(self.checked), "unknown_ref_kinds": list(self.unknown_ref_kinds),
                 "problems": [msgspec.structs.asdict(problem) for problem in self.problems]}
 
 
@@ -150,25 +233,41 @@ class _State:
         return on_reference
 
     def problem(self, code: str, message: str, member: str | None = None,
-                line: int | None = None, column: int | None = None) -> None:
-        self.report.problems.append(Problem(code, message, member, line, column))
+                line: int | None = None, column: int | None = None,
+                severity: Severity | None = None) -> None:
+        """Files a problem; its severity is the table's unless the finder knows better."""
+        self.report.problems.append(Problem(code, message, member, line, column,
+                                            severity or severity_of(code)))
 
 
-def verify(path: str | os.PathLike,
-           progress: Callable[[MemberInfo], None] | None = None) -> VerifyReport:
+def verify(path: str | os.PathLike | Backup,
+           progress: Callable[[MemberInfo], None] | None = None, *,
+           limits: ArchiveLimits | None = None) -> VerifyReport:
     """Checks a moodle2 backup (``.mbz`` tar.gz or zip, or a folder) in one pass.
 
+    ``path`` is a path, opened with ``limits`` (default :class:`ArchiveLimits()`),
+    or a :class:`~mbx.archive.Backup` already opened by
+    :func:`~mbx.archive.open_backup`, which keeps its own limits and stays open.
     Raises :class:`~mbx.errors.ArchiveError` when the container itself is
     refused and :class:`~mbx.errors.FormatError` for formats other than
-    moodle2; everything else found wrong is a :class:`Problem` in the report.
-    ``progress`` is called with each member as the pass reaches it.
+    moodle2 (code ``format-unsupported``, or ``format-unknown`` for what is no
+    backup at all); everything else found wrong is a
+    :class:`Problem` in the report. ``progress`` is called with each member as
+    the pass reaches it.
     """
-    report = VerifyReport(path=os.fspath(path))
-    state = _State(report)
-    with open_backup(path) as backup:
+    if isinstance(path, Backup):
+        if limits is not None:
+            raise TypeError("verify() takes limits= with a path; an opened Backup has its own")
+        opened = contextlib.nullcontext(path)
+    else:
+        opened = open_backup(path, limits=ArchiveLimits() if limits is None else limits)
+    with opened as backup:
+        report = VerifyReport(path=backup.path)
+        state = _State(report)
         if backup.format != "moodle2":
-            raise FormatError(f"{backup.format} backups cannot be verified yet (only moodle2)",
-                              code="format-unsupported", source=os.fspath(path))
+            raise FormatError.unsupported(
+                backup.format, f"{backup.format} backups cannot be verified yet (only moodle2)",
+                source=backup.path)
         for member, stream in backup.iter_members():
             if progress is not None:
                 progress(member)
@@ -179,6 +278,7 @@ def verify(path: str | os.PathLike,
             if member.is_dir:
                 continue
             _check_member(state, member.name, stream)
+        _check_left_out(state, backup)
     _cross_check(state)
     report.unknown_ref_kinds = sorted(state.unknown_kinds)
     return report
@@ -317,6 +417,7 @@ def _cross_check(state: _State) -> None:
 
     if state.index is not None:
         _check_index(state)
+    _check_top_level(state)
 
 
 def _check_index(state: _State) -> None:
@@ -348,3 +449,48 @@ def _check_index(state: _State) -> None:
     for name, (_, is_dir) in members.items():
         if not is_dir and name != ARCHIVE_INDEX_NAME and name not in indexed:
             state.problem("verify-index-mismatch", f"{name!r} is not in .ARCHIVE_INDEX", name)
+
+
+#: What Moodle writes at the top level of a backup (format doc §2.1); a folder
+#: with a trailing ``/``. Restore reads these and nothing else.
+_MOODLE_TOP_LEVEL = frozenset({
+    ARCHIVE_INDEX_NAME, "activities/", "course/", "files/", "sections/", "badges.xml",
+    "completion.xml", "files.xml", "grade_history.xml", "gradebook.xml", "groups.xml",
+    "moodle_backup.xml", "outcomes.xml", "questions.xml", "roles.xml", "scales.xml",
+    "users.xml", "moodle_backup.log"})
+
+
+def _check_top_level(state: _State) -> None:
+    """One warning per top-level name Moodle does not write, counting what is under it."""
+    stray: Counter[str] = Counter()
+    for name, (_, is_dir) in state.members.items():
+        top, slash, _ = name.partition("/")
+        top += "/" if slash or is_dir else ""
+        if top not in _MOODLE_TOP_LEVEL:
+            stray[top] += not is_dir
+    for top, files in sorted(stray.items()):
+        what = f"folder {top!r} ({files} files)" if top.endswith("/") else repr(top)
+        state.problem("verify-stray-member",
+                      f"{what} is not part of a Moodle backup; restore ignores it", top)
+
+
+#: The archive layer's reasons for leaving an entry out -> (problem code, what it is).
+_LEFT_OUT = {
+    "appledouble": ("verify-appledouble", "macOS AppleDouble companions (._name)"),
+    "macos-metadata": ("verify-macos-metadata", "macOS metadata entries (__MACOSX/)"),
+    "hardlink-to-itself": ("verify-repeated-member", "tar entries repeating the file they name"),
+}
+
+
+def _check_left_out(state: _State, backup: Backup) -> None:
+    """What the archive layer left out (one warning per reason) or warned about."""
+    by_reason: dict[str, list[str]] = {}
+    for ignored in backup.ignored:
+        by_reason.setdefault(ignored.reason, []).append(ignored.name)
+    for reason, names in by_reason.items():
+        code, what = _LEFT_OUT.get(reason, ("verify-ignored-member", f"entries ({reason})"))
+        state.problem(code, f"{what} left out: {len(names)}, the first {names[0]!r}; "
+                            "restore has no use for them", names[0])
+    # the archive layer's own warnings (names differing only in case) stay warnings
+    for warning in getattr(backup, "warnings", ()):
+        state.problem(warning.code, warning.message, warning.member, severity="warning")

@@ -45,7 +45,8 @@ def read_backup_information(backup: Backup | str | os.PathLike) -> Information:
         with open_backup(backup) as opened:
             return read_backup_information(opened)
     if backup.format != "moodle2":
-        raise FormatError(f"{backup.format} backups have no moodle_backup.xml to show",
-                          code="format-unsupported", source=backup.path)
+        raise FormatError.unsupported(
+            backup.format, f"{backup.format} backups have no moodle_backup.xml to show",
+            source=backup.path)
     with backup.open(MOODLE_BACKUP) as stream:
         return read_information(stream, source=MOODLE_BACKUP)
