@@ -206,7 +206,7 @@ def main(argv=None) -> int:
 def test_archive_verify_and_listing(benchmark):
     """Generation, verify and listing are correct at a small size; no timing asserts."""
     from mbx.inspect import list_members
-    from mbx.verify import verify
+    from mbx.verification import verify
 
     path = course_archive(parse_size(os.environ.get("MBX_BENCH_ARCHIVE_SIZE", "50M")))
     report = verify(path)

@@ -21,7 +21,7 @@ from mbx.archive import ArchiveLimits, open_backup
 from mbx.cli import main, summary_lines
 from mbx.errors import ArchiveError
 from mbx.inspect import describe, summarize
-from mbx.verify import verify
+from mbx.verification import verify
 from test_cli import SAMPLE
 
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())

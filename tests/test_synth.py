@@ -22,7 +22,7 @@ from lxml import etree
 
 from mbx.inspect import summarize
 from mbx.synth import synthesize
-from mbx.verify import verify
+from mbx.verification import verify
 
 ACTIVITIES = {"forum": 3, "page": 2, "label": 1, "url": 1, "resource": 2, "folder": 1,
               "assign": 2, "quiz": 2}

@@ -1,4 +1,4 @@
-"""mbx.verify: one streaming pass that checks a backup is internally sound."""
+"""mbx.verification.verify: one streaming pass that checks a backup is internally sound."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from lxml import etree
 from mbx.archive import ArchiveLimits, open_backup
 from mbx.cli import main
 from mbx.errors import ArchiveError, FormatError
-from mbx.verify import SEVERITIES, VerifyReport, verify
+from mbx.verification import SEVERITIES, VerifyReport, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples" / "demo-course"

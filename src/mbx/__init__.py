@@ -21,7 +21,7 @@ Where things live, in the order data flows:
 - :mod:`mbx.archive`: containers (tar.gz with its own ustar framing, zip,
   folders), the ``.ARCHIVE_INDEX``, the safety checks, the archive writer;
 - :mod:`mbx.xml`: the streaming parser (compiled, with a pure twin) and the writer;
-- :mod:`mbx.inspect` (``summarize``, ``describe``), :mod:`mbx.verify`,
+- :mod:`mbx.inspect` (``summarize``, ``describe``), :mod:`mbx.verification` (``verify``),
   :mod:`mbx.synth` (``synthesize``): the consumers;
 - :mod:`mbx.progress`: the progress-and-cancel protocol of long operations
   (:class:`~mbx.progress.Monitor`, :class:`~mbx.progress.CancelToken`);
@@ -46,7 +46,7 @@ _LAZY = {
     "Parser": ("mbx.xml", "Parser"),
     "summarize": ("mbx.inspect", "summarize"),
     "describe": ("mbx.inspect", "describe"),
-    "verify": ("mbx.verify", "verify"),
+    "verify": ("mbx.verification", "verify"),
     "synthesize": ("mbx.synth", "synthesize"),
     "Monitor": ("mbx.progress", "Monitor"),
     "CancelToken": ("mbx.progress", "CancelToken"),

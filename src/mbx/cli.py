@@ -1,7 +1,7 @@
 """The ``mbx`` command line: a thin layer over the library's public functions.
 
 Each command calls one public function (``mbx.inspect.summarize``,
-``mbx.verify.verify``, ...) and hands its result to the one output layer,
+``mbx.verification.verify``, ...) and hands its result to the one output layer,
 :mod:`mbx.output`. Results go to stdout, diagnostics to stderr.
 
 Exit codes: 0 success; 1 the input was refused (an :class:`~mbx.errors.MbxError`:
@@ -474,7 +474,7 @@ def _records(args) -> int:
 
 
 def _verify(args) -> int:
-    from mbx.verify import verify
+    from mbx.verification import verify
 
     with _progress(args, "verifying") as progress:
         report = verify(args.backup, progress=progress)
@@ -506,10 +506,6 @@ def _verify(args) -> int:
     print(f"{verdict}: " + ", ".join(f"{item['count']} × {item['code']} ({item['severity']})"
                                      for item in report.summary()))
     return status
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _synth(args) -> int:
