@@ -368,7 +368,7 @@ def test_macos_litter_is_one_warning_per_kind(tmp_path):
 
 def test_every_code_verify_writes_has_its_own_severity():
     """No code verify files falls to the table's default: each is decided on purpose."""
-    source = (ROOT / "src" / "mbx" / "verify.py").read_text()
+    source = (ROOT / "src" / "mbx" / "verification.py").read_text()
     literals = set(re.findall(r'"(verify-[a-z-]+)"', source)) - set(SEVERITIES)
     assert literals  # the pattern finds the codes
     for code in literals | {"verify-missing-user", "xml-mismatched-tag"}:

@@ -9,7 +9,7 @@ the way (blob names, file and user ids, references, folders) and the
 cross-checks are made at the end. Nothing is extracted and no member is held
 in memory.
 
-Checks (format doc §2, §3.2, §5):
+Checks:
 
 - every ``*.xml`` member is well-formed (the XML error's code, line, column);
 - every blob ``files/xx/<sha1>`` hashes to its name and ``xx`` is its prefix;
@@ -52,10 +52,8 @@ from mbx.archive import (ARCHIVE_INDEX_NAME, ArchiveLimits, Backup, MemberInfo, 
                          parse_archive_index)
 from mbx.errors import FormatError, MbxError, format_location
 from mbx.moodle2 import file_has_content, read_information
-from mbx.moodle2.inforef import DEFINED_IN as _DEFINED_IN, DEFINITIONS as _DEFINITIONS
-from mbx.moodle2.inforef import KNOWN_REFS as _KNOWN_REFS
-from mbx.moodle2.members import BLOB as _BLOB, INFOREF as _INFOREF, SHA1 as _SHA1
-from mbx.moodle2.members import TOP_FOLDER as _TOP_FOLDER, TOP_FOLDERS as _TOP_FOLDERS
+from mbx.moodle2.inforef import DEFINED_IN, DEFINITIONS, KNOWN_REFS
+from mbx.moodle2.members import BLOB, INFOREF, SHA1, TOP_FOLDER, TOP_FOLDERS, TOP_LEVEL_NAMES
 from mbx.xml import Parser
 
 __all__ = ["SEVERITIES", "Problem", "Severity", "VerifyReport", "severity_of", "verify"]
@@ -84,8 +82,8 @@ SEVERITIES: dict[str, Severity] = {
     "format-no-information": "error",
     # the index cannot be read at all: nothing says what the archive should hold
     "archive-bad-index": "error",
-    # restore reads only the entry count of .ARCHIVE_INDEX, for its progress bar
-    # (format doc §1.3): a stale one is harmless
+    # Moodle's restore reads only the entry count of .ARCHIVE_INDEX, for its
+    # progress bar: a stale one is harmless
     "verify-index-mismatch": "warning",
     # restore reads only the folders moodle_backup.xml lists, and only the names it writes
     "verify-unlisted-folder": "warning",
@@ -193,7 +191,7 @@ class _State:
         #: kind -> id -> [first inforef member naming it, how many name it]; the
         #: defining members come after the inforefs in Moodle's order, so
         #: references wait here, one entry per distinct id
-        self.referenced: dict[str, dict[str, list]] = {kind: {} for kind in _KNOWN_REFS}
+        self.referenced: dict[str, dict[str, list]] = {kind: {} for kind in KNOWN_REFS}
         self.unknown_kinds: set[str] = set()
         self.folders: dict[str, set[str]] = {"activities": set(), "sections": set()}
         self.listed: dict[str, list[str]] | None = None
@@ -206,16 +204,16 @@ class _State:
         self._parsers: dict[str | None, Parser] = {}
 
     def parser_for(self, key: str | None) -> Parser:
-        """The parser for a kind of member, built once per pass: ``_INFOREF``, a
-        name in ``_DEFINITIONS``, or None for members only checked for well-formedness."""
+        """The parser for a kind of member, built once per pass: ``INFOREF``, a
+        name in ``DEFINITIONS``, or None for members only checked for well-formedness."""
         parser = self._parsers.get(key)
         if parser is None:
             parser = self._parsers[key] = Parser()
-            if key == _INFOREF:
-                for kind in _KNOWN_REFS:
+            if key == INFOREF:
+                for kind in KNOWN_REFS:
                     parser.add_path(f"/inforef/{kind}ref/{kind}",
                                     self._reference_handler(self.referenced[kind]))
-            for path, kind in _DEFINITIONS.get(key, ()):
+            for path, kind in DEFINITIONS.get(key, ()):
                 ids = self.defined.setdefault(kind, set())
                 parser.add_path(path, _file_record(self, ids) if kind == "file" else
                                 lambda record, ids=ids: ids.add(str(record.get("id") or "")))
@@ -272,7 +270,7 @@ def verify(path: str | os.PathLike | Backup,
             if progress is not None:
                 progress(member)
             state.members[member.name] = (member.size, member.is_dir)
-            match = _TOP_FOLDER.match(member.name)
+            match = TOP_FOLDER.match(member.name)
             if match and (member.is_dir or "/" in member.name[match.end(2):]):
                 state.folders[match.group(1)].add(f"{match.group(1)}/{match.group(2)}")
             if member.is_dir:
@@ -291,7 +289,7 @@ def _check_member(state: _State, name: str, stream: BinaryIO) -> None:
         except MbxError as error:
             state.problem(error.code, error.message, name, error.line, error.column)
         return
-    if match := _BLOB.fullmatch(name):
+    if match := BLOB.fullmatch(name):
         _check_blob(state, name, match.group(1), match.group(2), stream)
         return
     if name.startswith("files/"):
@@ -311,7 +309,7 @@ def _check_member(state: _State, name: str, stream: BinaryIO) -> None:
             _parse_inforef(state, stream)
             return
         # top-level files define most kinds; each activity's grades.xml its grade items
-        defines = base in _DEFINITIONS and ("/" not in name or base == "grades.xml")
+        defines = base in DEFINITIONS and ("/" not in name or base == "grades.xml")
         parser = state.parser_for(base if defines else None)
         parser.source = name
         parser.parse(stream)
@@ -326,7 +324,7 @@ def _check_blob(state: _State, name: str, prefix: str, digest_name: str,
     while chunk := stream.read(READ_SIZE):
         digest.update(chunk)
     actual = digest.hexdigest()
-    if not _SHA1.fullmatch(digest_name):
+    if not SHA1.fullmatch(digest_name):
         state.problem("verify-bad-blob-name", "blob name is not a lowercase SHA-1", name)
     elif actual != digest_name:
         state.problem("verify-blob-hash", f"content has SHA-1 {actual}, not its name", name)
@@ -350,7 +348,7 @@ def _file_record(state: _State, ids: set[str]) -> Callable[[dict], None]:
 
 
 def _parse_inforef(state: _State, stream: BinaryIO) -> None:
-    parser = state.parser_for(_INFOREF)
+    parser = state.parser_for(INFOREF)
     parser.source = state.member
     tail = b""
 
@@ -359,7 +357,7 @@ def _parse_inforef(state: _State, stream: BinaryIO) -> None:
         while chunk := stream.read(READ_SIZE):
             for tag in _REF_TAG.findall(tail + chunk):
                 group = tag.decode("ascii", "replace")
-                if group != "inforef" and group[:-3] not in _KNOWN_REFS:
+                if group != "inforef" and group[:-3] not in KNOWN_REFS:
                     state.unknown_kinds.add(group)
             tail = chunk[-128:]
             yield chunk
@@ -393,7 +391,7 @@ def _cross_check(state: _State) -> None:
             if ref_id not in (defined or ()):
                 also = f" (and {count - 1} more references)" if count > 1 else ""
                 state.problem(_MISSING_CODES.get(kind, f"verify-missing-{kind.replace('_', '-')}"),
-                              f"{kind}ref {ref_id} has no {_DEFINED_IN[kind]} record{also}",
+                              f"{kind}ref {ref_id} has no {DEFINED_IN[kind]} record{also}",
                               member)
 
     if state.listed is None:
@@ -408,7 +406,7 @@ def _cross_check(state: _State) -> None:
                 folder = directory.strip("/")
                 if folder not in present:
                     state.problem("verify-missing-folder",
-                                  f"{_TOP_FOLDERS[kind]} folder {folder!r} listed in "
+                                  f"{TOP_FOLDERS[kind]} folder {folder!r} listed in "
                                   "moodle_backup.xml is not in the backup", "moodle_backup.xml")
             listed_set = {directory.strip("/") for directory in listed}
             for folder in sorted(present - listed_set):
@@ -451,22 +449,13 @@ def _check_index(state: _State) -> None:
             state.problem("verify-index-mismatch", f"{name!r} is not in .ARCHIVE_INDEX", name)
 
 
-#: What Moodle writes at the top level of a backup (format doc §2.1); a folder
-#: with a trailing ``/``. Restore reads these and nothing else.
-_MOODLE_TOP_LEVEL = frozenset({
-    ARCHIVE_INDEX_NAME, "activities/", "course/", "files/", "sections/", "badges.xml",
-    "completion.xml", "files.xml", "grade_history.xml", "gradebook.xml", "groups.xml",
-    "moodle_backup.xml", "outcomes.xml", "questions.xml", "roles.xml", "scales.xml",
-    "users.xml", "moodle_backup.log"})
-
-
 def _check_top_level(state: _State) -> None:
     """One warning per top-level name Moodle does not write, counting what is under it."""
     stray: Counter[str] = Counter()
     for name, (_, is_dir) in state.members.items():
         top, slash, _ = name.partition("/")
         top += "/" if slash or is_dir else ""
-        if top not in _MOODLE_TOP_LEVEL:
+        if top not in TOP_LEVEL_NAMES:
             stray[top] += not is_dir
     for top, files in sorted(stray.items()):
         what = f"folder {top!r} ({files} files)" if top.endswith("/") else repr(top)

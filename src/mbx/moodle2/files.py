@@ -1,9 +1,8 @@
 """What ``files.xml`` records mean: which have a blob, and whose bytes they are.
 
 A record names its context (``contextid``), the component and file area that
-own it, and an ``itemid`` inside that area. Moodle's own rules (format doc
-§3.2, §3.6, §4.1) decide where its bytes belong for a person reading a
-summary: an activity's context, the course's, a section of the course (file
+own it, and an ``itemid`` inside that area. Moodle's own file areas decide
+where its bytes belong for a person reading a summary: an activity's context, the course's, a section of the course (file
 area ``course/section``, itemid = the section id), the question bank
 (question components, in a question category's context), users' contexts.
 """

@@ -1,4 +1,4 @@
-"""The reference kinds of ``inforef.xml`` and the members that define each (format doc §5).
+"""The reference kinds of ``inforef.xml`` and the members that define each.
 
 Every ``<kind>ref/<kind>`` entry of an ``inforef.xml`` names a record of
 another member: ``fileref`` a ``files.xml`` file, ``userref`` a ``users.xml``

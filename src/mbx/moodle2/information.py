@@ -1,4 +1,4 @@
-"""The reader of ``moodle_backup.xml``: its ``information`` block, typed (format doc §3.1).
+"""The reader of ``moodle_backup.xml``: its ``information`` block, typed.
 
 Read as Moodle's restore reads it: one grouped record at
 ``/moodle_backup/information`` with the details, contents and settings

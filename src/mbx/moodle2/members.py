@@ -1,6 +1,6 @@
 """The names of a moodle2 backup's members, and the patterns that recognise them.
 
-Format doc §2: top-level XML files, ``activities/<mod>_<cmid>/``,
+A moodle2 backup holds top-level XML files, ``activities/<mod>_<cmid>/``,
 ``sections/section_<sectionid>/``, ``course/`` and the blob pool
 ``files/<xx>/<sha1>``. Patterns match whole member names as the archive
 layer gives them (no ``./`` prefix, no trailing slash).
@@ -9,6 +9,8 @@ layer gives them (no ``./`` prefix, no trailing slash).
 from __future__ import annotations
 
 import re
+
+from mbx.archive.base import ARCHIVE_INDEX_NAME
 
 MOODLE_BACKUP = "moodle_backup.xml"
 FILES = "files.xml"
@@ -36,3 +38,12 @@ TOP_FOLDER = re.compile(r"(activities|sections)/([^/]+)(?:/|$)")
 def is_activity_file(match: re.Match) -> bool:
     """Whether an :data:`ACTIVITY_MEMBER` match is the module's own file (``forum.xml``)."""
     return match.group(3) == f"{match.group(2)}.xml"
+
+
+#: What Moodle writes at the top level of a backup, a folder with a trailing
+#: ``/``. Restore reads these and nothing else.
+TOP_LEVEL_NAMES = frozenset({
+    ARCHIVE_INDEX_NAME, "activities/", "course/", "files/", "sections/", "badges.xml",
+    "completion.xml", "files.xml", "grade_history.xml", "gradebook.xml", "groups.xml",
+    "moodle_backup.xml", "outcomes.xml", "questions.xml", "roles.xml", "scales.xml",
+    "users.xml", "moodle_backup.log"})
