@@ -34,12 +34,8 @@ from typing import Any, Callable, Iterator
 
 from mbx.archive.base import MemberInfo
 from mbx.units import parse_size
-from mbx.archive.writer import (
-    ArchiveWriter,
-    _compressor,
-    default_compressor,
-    ustar_header,
-)
+from mbx.archive.writer import ArchiveWriter, deflate_engine, default_compressor, ustar_header
+from mbx.archive.writer.pack import sync_flush_flag
 from mbx.synth.quiz import Question, QuizMixin
 from mbx.synth.text import TextPool, xml_text
 from mbx.xml import XmlWriter
@@ -159,8 +155,8 @@ class _Meter:
 
     def __init__(self, compressor: str, level: int | None) -> None:
         self._engine = (compressor, level)
-        self._compressor, _ = _compressor(compressor, level)
-        self._sync_flag = _sync_flag(compressor)
+        self._compressor, _ = deflate_engine(compressor, level)
+        self._sync_flag = sync_flush_flag(compressor)
         self.raw = 0
         self.out = 0
         self._since_sync = 0
@@ -182,19 +178,9 @@ class _Meter:
     def finish(self) -> int:
         """Exact compressed bytes of everything fed; the meter goes on counting after."""
         self.out += len(self._compressor.flush())
-        self._compressor, _ = _compressor(*self._engine)
+        self._compressor, _ = deflate_engine(*self._engine)
         self._since_sync = 0
         return self.out
-
-
-def _sync_flag(compressor: str) -> int:
-    if compressor == "isal":
-        from isal import isal_zlib
-
-        return isal_zlib.Z_SYNC_FLUSH
-    import zlib
-
-    return zlib.Z_SYNC_FLUSH
 
 
 class _MeteredStream:
