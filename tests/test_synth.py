@@ -319,16 +319,17 @@ def _both_renderings(wrappers: tuple[str, ...], with_writer, template) -> list[b
 
 def test_discussion_template_is_xmlwriter_output():
     """Posts are rendered by a template for speed; it must give XmlWriter's bytes."""
-    from mbx.synth.course import render_discussion
+    from mbx.synth.modules import MODULES
+    from mbx.synth.modules.forum import render_discussion, write_discussion_with_writer
 
     synth = _small_synthesizer({"forum": 2})
     forum = synth.activities[1]
     forum.rating_scale = 100
     for _ in range(30):
-        drawn = synth._draw_discussion(forum, synth.users, set(), [], 0.3)
+        drawn = MODULES["forum"].draw_discussion(synth, forum, synth.users, set(), [], 0.3)
         outputs = _both_renderings(
             ("activity", "forum", "discussions"),
-            lambda writer: synth.write_discussion_with_writer(writer, drawn),
+            lambda writer: write_discussion_with_writer(writer, drawn, synth.text),
             lambda: render_discussion(drawn, synth.text))
         assert outputs[0] == outputs[1]
     assert any(b"&amp;" in output or b"&lt;" in output for output in outputs)
@@ -337,12 +338,14 @@ def test_discussion_template_is_xmlwriter_output():
 
 def test_attempt_template_is_xmlwriter_output():
     """Quiz attempts are rendered by a template too; it must give XmlWriter's bytes."""
-    from mbx.synth.quiz import render_attempt, write_attempt_with_writer
+    from mbx.synth.modules import MODULES
+    from mbx.synth.modules.quiz import render_attempt, write_attempt_with_writer
+    from mbx.synth.questions import draw_questions
 
     synth = _small_synthesizer({"quiz": 1})
-    questions = synth._draw_questions(12)
+    questions = draw_questions(synth, 12)
     assert {question.qtype for question in questions} == {"truefalse", "multichoice"}
-    attempts = synth._draw_attempts(questions, synth.start)
+    attempts = MODULES["quiz"].draw_attempts(synth, questions, synth.start)
     assert attempts
     for attempt in attempts:
         outputs = _both_renderings(
