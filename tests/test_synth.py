@@ -39,6 +39,7 @@ _COURSE = re.compile(r"course/([^/]+\.xml)")
 # (docs/moodle2-format.md §4.4, from Moodle's backup_forum_stepslib.php), but the
 # corpus's forums have none, only the empty ratings and subscriptions wrappers.
 _POST = "/activity/forum/discussions/discussion/posts/post"
+_SUBMISSION = "/activity/assign/submissions/submission"
 DOCUMENTED_PATHS = {
     ("activity", "forum", "forum.xml"): {
         f"{_POST}/ratings/rating",
@@ -47,15 +48,36 @@ DOCUMENTED_PATHS = {
             "timemodified")),
         "/activity/forum/subscriptions/subscription",
         "/activity/forum/subscriptions/subscription/userid",
+        # 4.x columns of forum_discussions and forum_posts (docs/moodle-restore.md §8,
+        # mod/forum/db/install.xml): the corpus's 4.x forums have no discussions
+        "/activity/forum/discussions/discussion/timelocked",
+        f"{_POST}/privatereplyto",
     },
+    # the record through which Moodle restores a submission's files (moodle-restore.md
+    # §5.2): the corpus's only assignments with submissions (4.0) have no files
+    ("activity", "assign", "assign.xml"): {
+        f"{_SUBMISSION}/subplugin_assignsubmission_file_submission/submission_file",
+        *(f"{_SUBMISSION}/subplugin_assignsubmission_file_submission/submission_file/{leaf}"
+          for leaf in ("numfiles", "submission")),
+    },
+    # completion views, 4.3+ (moodle-restore.md §4.10): the corpus's newest completion
+    # data (4.1) has an empty completionviews list at most
+    ("activity", "*", "completion.xml"): {
+        "/completions/completionviews", "/completions/completionviews/completionview",
+        "/completions/completionviews/completionview/userid",
+        "/completions/completionviews/completionview/timecreated",
+    },
+    # 4.x columns of groups (moodle-restore.md §8, lib/db/install.xml): the corpus's 4.x
+    # backups have no groups
+    ("top", "groups.xml"): {"/groups/group/visibility", "/groups/group/participation"},
 }
 
 
 #: Activity files one common Moodle step writes for every module, whatever it is
-#: (the activity grades and inforef steps): real backups of any module show their
+#: (the activity grades, inforef and user completion steps): real backups of any module show their
 #: shapes, so an assessed forum's grade item and its grade_itemref may look like an
 #: assignment's although no forum in the corpus is assessed.
-COMMON_ACTIVITY_FILES = ("grades.xml", "inforef.xml")
+COMMON_ACTIVITY_FILES = ("grades.xml", "inforef.xml", "completion.xml")
 
 
 def kind_of(name: str):

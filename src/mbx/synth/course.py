@@ -40,7 +40,7 @@ from mbx.synth.files import JPEG, PNG, Files
 from mbx.synth.meter import Meter, MeteredStream
 from mbx.synth.modules import MODULES
 from mbx.synth.plan import NULL, ROLE_STUDENT, ROLE_TEACHER, Activity, Ids, User
-from mbx.synth.questions import Question, write_questions
+from mbx.synth.questions import Question, category_ids, write_questions
 from mbx.synth.text import TextPool
 from mbx.units import parse_size
 from mbx.xml import XmlWriter
@@ -54,6 +54,17 @@ DEFAULT_ACTIVITIES = {"forum": 30, "page": 20, "label": 10, "url": 10, "resource
                       "folder": 5, "assign": 10, "quiz": 5}
 #: the modules synth can write, in planning order
 SUPPORTED = tuple(MODULES)
+#: kind -> (root element, its empty wrappers) of the members written empty
+EMPTY_MEMBERS = {
+    "filters": ("filters", ("filter_actives", "filter_configs")),
+    "comments": ("comments", ()),
+    "calendar": ("events", ()),
+    "competencies": ("course_competencies", ("competencies", "user_competencies")),
+    "module_competencies": ("course_module_competencies", ("competencies",)),
+    "completiondefaults": ("course_completion_defaults", ()),
+    "contentbank": ("contents", ()),
+    "grade_history": ("grade_history", ("grade_grades",)),
+}
 
 
 # -- the generator -------------------------------------------------------------------------
@@ -252,11 +263,13 @@ class CourseSynthesizer:
                 for name, value in [
                         ("filename", filename), ("imscc11", 0), ("users", users),
                         ("anonymize", 0), ("role_assignments", users), ("activities", 1),
-                        ("blocks", 0), ("files", 1 if self.include_files else 0),
+                        ("blocks", 1), ("files", 1 if self.include_files else 0),
                         ("filters", 1), ("comments", 1), ("badges", 1), ("calendarevents", 1),
                         ("userscompletion", users), ("logs", 0), ("grade_histories", 0),
                         ("questionbank", 1), ("groups", 1), ("competencies", 1),
-                        ("customfield", 1), ("contentbankcontent", 1), ("legacyfiles", 1)]:
+                        ("customfield", 1), ("contentbankcontent", 1),
+                        # no activity of synth keeps xAPI states (h5pactivity does)
+                        ("xapistate", 0), ("legacyfiles", 1)]:
                     w.record("setting", {"level": "root", "name": name, "value": value})
                 for sectionid, number, _ in self.sections:
                     for suffix in ("included", "userinfo"):
@@ -293,7 +306,7 @@ class CourseSynthesizer:
                     ("showreports", 0), ("visible", 1), ("groupmode", 0), ("groupmodeforce", 0),
                     ("defaultgroupingid", 0), ("lang", ""), ("theme", ""),
                     ("timecreated", self.start), ("timemodified", self.now), ("requested", 0),
-                    ("showactivitydates", 1), ("showcompletionconditions", 1),
+                    ("showactivitydates", 1), ("showcompletionconditions", 1), ("pdfexportfont", NULL),
                     ("enablecompletion", 1), ("completionnotify", 0)]:
                 w.leaf(name, value)
             with w.element("category", {"id": 1}):
@@ -339,36 +352,19 @@ class CourseSynthesizer:
             self.write_empty_common(f"course/{name}.xml", name)
         self.inforef("course/inforef.xml", users=self.user_ids(),
                      groups=[group[0] for group in self.groups], files=files,
-                     roles=[ROLE_TEACHER, ROLE_STUDENT] if self.users else ())
+                     roles=[ROLE_TEACHER, ROLE_STUDENT] if self.users else (),
+                     question_categories=category_ids(self))
 
     def write_empty_common(self, name: str, kind: str) -> None:
+        """Member ``name`` as Moodle writes it with nothing to say: the root of
+        ``kind`` (a key of ``EMPTY_MEMBERS``) and its empty wrappers."""
+        root, wrappers = EMPTY_MEMBERS[kind]
         with self.xml(name) as w:
-            if kind == "filters":
-                with w.element("filters"):
-                    self.empty(w, "filter_actives", "filter_configs")
-            elif kind == "comments":
-                self.empty(w, "comments")
-            elif kind == "calendar":
-                self.empty(w, "events")
-            elif kind == "competencies":
-                with w.element("course_competencies"):
-                    self.empty(w, "competencies", "user_competencies")
-            elif kind == "module_competencies":
-                with w.element("course_module_competencies"):
-                    self.empty(w, "competencies")
-            elif kind == "completiondefaults":
-                self.empty(w, "course_completion_defaults")
-            elif kind == "contentbank":
-                self.empty(w, "contents")
-            elif kind == "grade_history":
-                with w.element("grade_history"):
-                    self.empty(w, "grade_grades")
-            elif kind == "completion":
-                self.empty(w, "completions")
-            elif kind == "grading":
-                self.empty(w, "areas")
-            else:  # pragma: no cover - a programming error
-                raise ValueError(kind)
+            if wrappers:
+                with w.element(root):
+                    self.empty(w, *wrappers)
+            else:
+                self.empty(w, root)
 
     def write_context_roles(self, name: str, assignments=()) -> None:
         with self.xml(name) as w, w.element("roles"):
@@ -393,6 +389,8 @@ class CourseSynthesizer:
                 w.leaf("sequence", sequence)
                 w.leaf("visible", 1)
                 w.leaf("availabilityjson", NULL)
+                w.leaf("component", NULL)  # set for sections delegated to a plugin (4.5+)
+                w.leaf("itemid", NULL)
                 w.leaf("timemodified", self.start + number * 3600)
             self.inforef(f"{folder}/inforef.xml")
 
@@ -435,11 +433,13 @@ class CourseSynthesizer:
 
     def write_top_level(self) -> None:
         with self.xml("groups.xml") as w, w.element("groups"):
+            self.empty(w, "groupcustomfields")
             for group_id, name, members in self.groups:
                 with w.element("group", {"id": group_id}):
                     for leaf, value in [("name", name), ("idnumber", ""), ("description", ""),
                                         ("descriptionformat", 1), ("enrolmentkey", ""),
-                                        ("picture", 0), ("timecreated", self.start),
+                                        ("picture", 0), ("visibility", 0),
+                                        ("participation", 1), ("timecreated", self.start),
                                         ("timemodified", self.start)]:
                         w.leaf(leaf, value)
                     with w.element("group_members"):
@@ -448,7 +448,8 @@ class CourseSynthesizer:
                                                       "timeadded": self.start,
                                                       "component": "", "itemid": 0},
                                      attrs={"id": user.id + 3000})
-            self.empty(w, "groupings")
+            with w.element("groupings"):
+                self.empty(w, "groupingcustomfields")
         with self.xml("roles.xml") as w, w.element("roles_definition"):
             if self.users:
                 for role_id, shortname in ((ROLE_TEACHER, "editingteacher"),
@@ -457,21 +458,6 @@ class CourseSynthesizer:
                                       "description": "", "sortorder": role_id,
                                       "archetype": shortname}, attrs={"id": role_id})
         write_questions(self)
-        with self.xml("gradebook.xml") as w, w.element("gradebook"):
-            self.empty(w, "attributes")
-            with w.element("grade_categories"), w.element("grade_category", {"id": 50}):
-                for leaf, value in [("parent", NULL), ("depth", 1), ("path", "/50/"),
-                                    ("fullname", "?"), ("aggregation", 13), ("keephigh", 0),
-                                    ("droplow", 0), ("aggregateonlygraded", 1),
-                                    ("aggregateoutcomes", 0), ("timecreated", self.start),
-                                    ("timemodified", self.start), ("hidden", 0)]:
-                    w.leaf(leaf, value)
-            with w.element("grade_items"), w.element("grade_item", {"id": 60}):
-                self.grade_item_leaves(w, None, "course", NULL, 50, 1)
-                self.empty(w, "grade_grades")
-            self.empty(w, "grade_letters")
-            with w.element("grade_settings"):
-                w.record("grade_setting", {"name": "minmaxtouse", "value": 1}, attrs={"id": ""})
         with self.xml("grade_history.xml") as w, w.element("grade_history"):
             self.empty(w, "grade_grades")
         with self.xml("completion.xml") as w, w.element("course_completion"):
@@ -485,8 +471,43 @@ class CourseSynthesizer:
             with self.xml(name) as w:
                 self.empty(w, root)
 
+    def write_gradebook(self) -> None:
+        """gradebook.xml: the course grade category and item, and each graded user's
+        course total (written after every activity, so that all grades are known)."""
+        with self.xml("gradebook.xml") as w, w.element("gradebook"):
+            self.empty(w, "attributes")
+            with w.element("grade_categories"), w.element("grade_category", {"id": 50}):
+                for leaf, value in [("parent", NULL), ("depth", 1), ("path", "/50/"),
+                                    ("fullname", "?"), ("aggregation", 13), ("keephigh", 0),
+                                    ("droplow", 0), ("aggregateonlygraded", 1),
+                                    ("aggregateoutcomes", 0), ("timecreated", self.start),
+                                    ("timemodified", self.start), ("hidden", 0)]:
+                    w.leaf(leaf, value)
+            graded = [a for a in self.activities if a.grade_item is not None]
+            with w.element("grade_items"), w.element("grade_item", {"id": 60}):
+                # natural aggregation (13): the course total is the sum of the items
+                self.grade_item_leaves(w, None, "course", NULL, 50, 1,
+                                       grademax=100 * max(1, len(graded)))
+                with w.element("grade_grades"):
+                    self._write_course_totals(w, graded)
+            self.empty(w, "grade_letters")
+            with w.element("grade_settings"):
+                w.record("grade_setting", {"name": "minmaxtouse", "value": 1}, attrs={"id": ""})
+
+    def _write_course_totals(self, w: XmlWriter, graded: list[Activity]) -> None:
+        totals: dict[int, list] = {}  # userid -> [sum of grades, time of the last]
+        for a in graded:
+            for userid, grade, _, _, modified in a.grades:
+                total = totals.setdefault(userid, [0.0, 0])
+                total[0] += float(grade)
+                total[1] = max(total[1], modified)
+        for userid, (total, modified) in sorted(totals.items()):
+            self.grade_grade(w, (userid, NULL, NULL, modified, modified), final=f"{total:.5f}",
+                             rawgrademax=f"{100 * len(graded)}.00000", status=NULL)
+
     def grade_item_leaves(self, w: XmlWriter, activity: Activity | None, itemtype: str,
-                           iteminstance, categoryid, sortorder: int) -> None:
+                          iteminstance, categoryid, sortorder: int,
+                          grademax: int = 100) -> None:
         for leaf, value in [
                 ("categoryid", NULL if activity is None else categoryid),
                 ("itemname", NULL if activity is None else activity.title),
@@ -495,7 +516,7 @@ class CourseSynthesizer:
                 ("iteminstance", categoryid if activity is None else activity.instance),
                 ("itemnumber", NULL if activity is None else 0), ("iteminfo", NULL),
                 ("idnumber", NULL), ("calculation", NULL), ("gradetype", 1),
-                ("grademax", "100.00000"), ("grademin", "0.00000"), ("scaleid", NULL),
+                ("grademax", f"{grademax}.00000"), ("grademin", "0.00000"), ("scaleid", NULL),
                 ("outcomeid", NULL), ("gradepass", "0.00000"), ("multfactor", "1.00000"),
                 ("plusfactor", "0.00000"), ("aggregationcoef", "0.00000"),
                 ("aggregationcoef2", "0.00000"), ("weightoverride", 0),
@@ -504,20 +525,24 @@ class CourseSynthesizer:
                 ("timecreated", self.start), ("timemodified", self.now)]:
             w.leaf(leaf, value)
 
-    def grade_grade(self, w: XmlWriter, row: tuple) -> None:
-        """One grade_grade of a grade item: ``row`` is (userid, grade, usermodified,
-        timecreated, timemodified)."""
+    def grade_grade(self, w: XmlWriter, row: tuple, *, final=None,
+                    rawgrademax: str = "100.00000", status: str | None = "used") -> None:
+        """One grade_grade of a grade item: ``row`` is (userid, raw grade, usermodified,
+        timecreated, timemodified); the final grade is the raw one unless ``final``;
+        a course total has no raw grade and no aggregation status or weight."""
         userid, grade, usermodified, created, modified = row
         with w.element("grade_grade", {"id": self.ids.next("grade_grade", 1)}):
             for leaf, value in [
-                    ("userid", userid), ("rawgrade", grade), ("rawgrademax", "100.00000"),
+                    ("userid", userid), ("rawgrade", grade), ("rawgrademax", rawgrademax),
                     ("rawgrademin", "0.00000"), ("rawscaleid", NULL),
-                    ("usermodified", usermodified), ("finalgrade", grade), ("hidden", 0),
+                    ("usermodified", usermodified), ("finalgrade", grade if final is None else final),
+                    ("hidden", 0),
                     ("locked", 0), ("locktime", 0), ("exported", 0), ("overridden", 0),
                     ("excluded", 0), ("feedback", NULL), ("feedbackformat", 0),
                     ("information", NULL), ("informationformat", 0), ("timecreated", created),
-                    ("timemodified", modified), ("aggregationstatus", "used"),
-                    ("aggregationweight", "1.00000")]:
+                    ("timemodified", modified),
+                    ("aggregationstatus", "unknown" if status is None else status),
+                    ("aggregationweight", NULL if status is None else "1.00000")]:
                 w.leaf(leaf, value)
 
     # -- the whole run -----------------------------------------------------------------
@@ -590,6 +615,7 @@ class CourseSynthesizer:
         for name in fillers:
             MODULES[name].fill(self, by_module[name], xml_budget / len(fillers),
                                (spare_files - spare_files // 2) // len(fillers))
+        self.write_gradebook()
         # blobs fill the rest of the target
         xml_cost = self.meter.finish()
         files_estimate = per_file * len(self.files) + 200

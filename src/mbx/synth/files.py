@@ -14,6 +14,7 @@ import random
 from typing import TYPE_CHECKING, Iterator
 
 from mbx.archive.writer import ustar_header
+from mbx.synth import images
 from mbx.synth.meter import Collect, Meter
 from mbx.synth.plan import NULL, SynthFile
 from mbx.xml import XmlWriter
@@ -27,10 +28,12 @@ __all__ = ["EMPTY_SHA1", "Files", "MIMETYPES"]
 EMPTY_SHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
 _POOL_BLOCK = 1 << 16
 _POOL_BLOCKS = 128  # 8 MiB of random bytes that blob content is cut from
-MIMETYPES = [  # (extension, mimetype, magic, weight of count, size factor)
+#: (extension, mimetype, magic, weight of count, size factor); images (size factor
+#: None) are real ones of their own size (:mod:`mbx.synth.images`), not sized by a draw
+MIMETYPES = [
     ("pdf", "application/pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", 30, 1.0),
-    ("png", "image/png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", 20, 0.4),
-    ("jpg", "image/jpeg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", 20, 0.6),
+    ("png", "image/png", b"", 20, None),
+    ("jpg", "image/jpeg", b"", 20, None),
     ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
      b"PK\x03\x04\x14\x00\x06\x00", 12, 0.5),
     ("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation",
@@ -40,6 +43,8 @@ MIMETYPES = [  # (extension, mimetype, magic, weight of count, size factor)
     ("mp4", "video/mp4", b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00", 5, 12.0),
 ]
 PNG, JPEG = 1, 2  # kinds of MIMETYPES that modules ask for by name
+_IMAGES = {PNG: lambda rng, pool, comment: images.png(rng, pool, comment),
+           JPEG: lambda rng, pool, comment: images.jpeg(rng, comment)}
 
 
 class Files:
@@ -124,43 +129,59 @@ class Files:
         return per_file, max(1.0, ratio)
 
     def write_blobs(self, archive: ArchiveWriter, budget: int, ratio: float) -> None:
-        """Sizes every planned file so the blobs cost ``budget`` compressed bytes, then
-        writes them (content cut from a seeded random pool, a format's magic in front)."""
+        """Makes the planned images, sizes every other planned file so that all blobs
+        cost ``budget`` compressed bytes, then writes them (content cut from a seeded
+        random pool, a format's magic in front)."""
         seed = self._course.seed
         stats = self._course.stats
         blobs = [record for record in self.records if not record.directory]
         if not blobs:
             return
-        rng = random.Random(seed * 31 + 5)
-        weights = [math.exp(rng.gauss(0.0, 1.6)) * MIMETYPES[record.kind][4] for record in blobs]
-        raw_budget = max(0, int(budget / ratio))
-        minimum = max(64, min(4096, raw_budget // (8 * len(blobs))))
-        total_weight = sum(weights)
-        spare = max(0, raw_budget - minimum * len(blobs))
-        sizes = [minimum + int(spare * weight / total_weight) for weight in weights]
-        # the rounding remainder goes to the largest file, so the total is exact
-        largest = max(range(len(sizes)), key=sizes.__getitem__)
-        sizes[largest] += max(0, raw_budget - sum(sizes))
         pool_rng = random.Random(seed * 131 + 7)
         pool = pool_rng.randbytes(_POOL_BLOCK * _POOL_BLOCKS)
-        for record, size in zip(blobs, sizes):
-            magic = MIMETYPES[record.kind][2]
-            head = (magic + f"mbx-synth {seed} file {record.id}\n".encode())[:size]
-            # two passes over the same seeded pieces: hash (the name), then write
-            state = pool_rng.getstate()
-            digest = hashlib.sha1()
-            for piece in _blob_pieces(head, size, pool, pool_rng):
-                digest.update(piece)
-            record.size = size
-            record.contenthash = digest.hexdigest()
+        made = {record.id: _IMAGES[record.kind](random.Random(seed * 1_000_003 + record.id),
+                                                 pool, f"mbx-synth {seed} file {record.id}")
+                for record in blobs if record.kind in _IMAGES}
+        drawn = [record for record in blobs if record.kind not in _IMAGES]
+        rng = random.Random(seed * 31 + 5)
+        weights = [math.exp(rng.gauss(0.0, 1.6)) * MIMETYPES[record.kind][4] for record in drawn]
+        raw_budget = max(0, int(budget / ratio) - sum(map(len, made.values())))
+        sizes = {}
+        if drawn:
+            minimum = max(64, min(4096, raw_budget // (8 * len(drawn))))
+            total_weight = sum(weights)
+            spare = max(0, raw_budget - minimum * len(drawn))
+            for record, weight in zip(drawn, weights):
+                sizes[record.id] = minimum + int(spare * weight / total_weight)
+            # the rounding remainder goes to the largest file, so the total is exact
+            largest = max(sizes, key=sizes.__getitem__)
+            sizes[largest] += max(0, raw_budget - sum(sizes.values()))
+        for record in blobs:
+            content = made.get(record.id)
+            if content is not None:
+                record.size = len(content)
+                record.contenthash = hashlib.sha1(content).hexdigest()
+            else:
+                size = record.size = sizes[record.id]
+                magic = MIMETYPES[record.kind][2]
+                head = (magic + f"mbx-synth {seed} file {record.id}\n".encode())[:size]
+                # two passes over the same seeded pieces: hash (the name), then write
+                state = pool_rng.getstate()
+                digest = hashlib.sha1()
+                for piece in _blob_pieces(head, size, pool, pool_rng):
+                    digest.update(piece)
+                record.contenthash = digest.hexdigest()
             name = f"files/{record.contenthash[:2]}/{record.contenthash}"
             if name in archive:  # identical content is stored once, as Moodle does
                 continue
-            pool_rng.setstate(state)
             with archive.open(name) as stream:
-                for piece in _blob_pieces(head, size, pool, pool_rng):
-                    stream.write(piece)
-            stats["blob_bytes"] += size
+                if content is not None:
+                    stream.write(content)
+                else:
+                    pool_rng.setstate(state)
+                    for piece in _blob_pieces(head, size, pool, pool_rng):
+                        stream.write(piece)
+            stats["blob_bytes"] += record.size
         stats["files"] = len(blobs)
 
     def write_files_xml(self) -> None:

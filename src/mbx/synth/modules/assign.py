@@ -5,14 +5,16 @@ from __future__ import annotations
 from mbx.synth.modules.base import ModuleWriter, register
 from mbx.synth.plan import NULL
 
-FILE_SHARE = 0.35  # expected files per student and assignment (half of those who submit)
+MAX_FILES = 3  # files in one submission
+#: expected files per student and assignment: 70 % submit, half of them files (1 to 3)
+FILE_SHARE = 0.7
 
 
 @register
 class AssignWriter(ModuleWriter):
     name = "assign"
     completion = 2  # complete when submitted
-    grading = True
+    grading = ("submissions",)
 
     def expected_files(self, course, count: int) -> int:
         return int(FILE_SHARE * len(course.students) * count)
@@ -23,21 +25,26 @@ class AssignWriter(ModuleWriter):
         duedate = course.start + rng.randint(20, 100) * 86400
         files: list[int] = []
         used: set[int] = set()
-        submissions = []  # (submission id, user, status, time)
+        submissions = []  # (submission id, user, status, time, files)
         if course.include_users:
             for user in course.students:
                 status = rng.choices(["submitted", "new", "draft"], weights=[7, 2, 1])[0]
                 sub_id = course.ids.next("submission", 1)
-                submissions.append((sub_id, user, status, duedate - rng.randint(0, 10 * 86400)))
+                when = duedate - rng.randint(0, 10 * 86400)
                 used.add(user.id)
+                count = 0
                 if status == "submitted" and course.include_files and rng.random() < 0.5:
-                    files.extend(course.files.add_refs(
-                        a.contextid, "assignsubmission_file", "submission_files", sub_id,
-                        user.id))
+                    count = rng.randint(1, MAX_FILES)
+                    for _ in range(count):
+                        files.extend(course.files.add_refs(
+                            a.contextid, "assignsubmission_file", "submission_files", sub_id,
+                            user.id))
+                submissions.append((sub_id, user, status, when, count))
         teacher = course.teacher_id
         if submissions:
             used.add(teacher)
-        graded = [(sub, rng.randint(40, 100)) for sub in submissions if sub[2] == "submitted"]
+        graded = [(sub[:4], rng.randint(40, 100)) for sub in submissions
+                  if sub[2] == "submitted"]
         self.write_module(course, a)
         with self.activity_xml(course, a) as w, w.element("assign", {"id": a.instance}):
             for leaf, value in [
@@ -52,14 +59,14 @@ class AssignWriter(ModuleWriter):
                     ("requireallteammemberssubmit", 0), ("teamsubmissiongroupingid", 0),
                     ("blindmarking", 0), ("hidegrader", 0), ("revealidentities", 0),
                     ("attemptreopenmethod", "none"), ("maxattempts", -1),
-                    ("markingworkflow", 0), ("markingallocation", 0),
+                    ("markingworkflow", 0), ("markingallocation", 0), ("markinganonymous", 0),
                     ("preventsubmissionnotingroup", 0), ("activity", NULL),
                     ("activityformat", 0), ("timelimit", 0), ("submissionattachments", 0)]:
                 w.leaf(leaf, value)
             with w.element("userflags"):
                 pass
             with w.element("submissions"):
-                for sub_id, user, status, when in submissions:
+                for sub_id, user, status, when, count in submissions:
                     course.stats["submissions"] += 1
                     with w.element("submission", {"id": sub_id}):
                         for leaf, value in [("userid", user.id), ("timecreated", when - 600),
@@ -67,7 +74,11 @@ class AssignWriter(ModuleWriter):
                                             ("status", status), ("groupid", 0),
                                             ("attemptnumber", 0), ("latest", 1)]:
                             w.leaf(leaf, value)
-                        course.empty(w, "subplugin_assignsubmission_file_submission")
+                        # Moodle restores a submission's files only through this record
+                        with w.element("subplugin_assignsubmission_file_submission"):
+                            if status != "new":
+                                w.record("submission_file",
+                                         {"numfiles": count, "submission": sub_id})
                         with w.element("subplugin_assignsubmission_onlinetext_submission"):
                             if status != "new":
                                 w.record("submission_onlinetext",
@@ -106,15 +117,12 @@ class AssignWriter(ModuleWriter):
                              attrs={"id": course.ids.next("plugin_config", 1)})
             course.empty(w, "overrides")
 
-        def completion() -> None:
-            with course.xml(f"{a.directory}/completion.xml") as w, w.element("completions"):
-                for sub_id, user, status, when in submissions:
-                    if status == "submitted":
-                        w.record("completion", {"userid": user.id, "completionstate": 1,
-                                                "viewed": 0, "timemodified": when},
-                                 attrs={"id": sub_id})
-
+        # complete when submitted; everyone who started a submission viewed the assignment
+        completions = [(user.id, when) for _, user, status, when, _ in submissions
+                       if status == "submitted"]
+        views = [(user.id, when - 600) for _, user, status, when, _ in submissions
+                 if status != "new"]
         grades = [(user.id, f"{mark}.00000", teacher, when + 3600, when + 7200)
                   for (_, user, _, when), mark in graded]
         self.write_common(course, a, files=files, users=used, grades=grades,
-                          completion_writer=completion)
+                          completions=completions, views=views)

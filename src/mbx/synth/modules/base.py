@@ -38,8 +38,8 @@ class ModuleWriter:
     version: ClassVar[str] = MODULE_VERSION
     #: ``module.xml``'s ``completion``: 0 none, 1 manual, 2 automatic
     completion: ClassVar[int] = 0
-    #: whether the module has advanced grading areas (``grading.xml``)
-    grading: ClassVar[bool] = False
+    #: the module's advanced grading areas (``grading.xml``), None when it has none
+    grading: ClassVar[tuple[str, ...] | None] = None
     #: activities that take the files no other module needs (folders)
     takes_spare_files: ClassVar[bool] = False
     #: activities written last, sharing what is left of the XML share (forums)
@@ -89,27 +89,45 @@ class ModuleWriter:
         return course.text.html(1, 3) if course.rng.random() < 0.7 else ""
 
     def write_common(self, course: CourseSynthesizer, a: Activity, *, files=(), users=(),
-                     grades=(), question_categories=(), completion_writer=None) -> None:
+                     grades=(), question_categories=(), completions=(), views=()) -> None:
         """The files every activity has besides module.xml and <mod>.xml; ``grades``
-        are the grade_grade rows of the activity's grade item, if it has one."""
+        are the grade_grade rows of the activity's grade item, if it has one,
+        ``completions`` (userid, time completed) and ``views`` (userid, time) its
+        completion data."""
         folder = a.directory
         course.write_context_roles(f"{folder}/roles.xml")
         course.write_empty_common(f"{folder}/filters.xml", "filters")
         course.write_empty_common(f"{folder}/comments.xml", "comments")
         if course.include_users:
-            if completion_writer is not None:
-                completion_writer()
-            else:
-                course.write_empty_common(f"{folder}/completion.xml", "completion")
+            self.write_completion(course, a, completions, views)
         course.write_empty_common(f"{folder}/calendar.xml", "calendar")
         self.write_grades(course, a, grades)
-        if self.grading:
-            course.write_empty_common(f"{folder}/grading.xml", "grading")
+        if self.grading is not None:
+            with course.xml(f"{folder}/grading.xml") as w, w.element("areas"):
+                for area in self.grading:  # no method chosen: simple direct grading
+                    with w.element("area", {"id": course.ids.next("grading_area", 1)}):
+                        w.leaf("areaname", area)
+                        w.leaf("activemethod", NULL)
+                        course.empty(w, "definitions")
         course.write_empty_common(f"{folder}/grade_history.xml", "grade_history")
         course.write_empty_common(f"{folder}/competencies.xml", "module_competencies")
         course.inforef(f"{folder}/inforef.xml", users=users, files=files,
                        grade_items=() if a.grade_item is None else (a.grade_item,),
                        question_categories=question_categories)
+
+    @staticmethod
+    def write_completion(course: CourseSynthesizer, a: Activity, completions, views) -> None:
+        """completion.xml in the 4.3+ form: completion states without the old
+        per-row ``viewed``, views in their own ``completionviews`` list."""
+        with course.xml(f"{a.directory}/completion.xml") as w, w.element("completions"):
+            for userid, when in completions:
+                w.record("completion", {"userid": userid, "completionstate": 1,
+                                        "timemodified": when},
+                         attrs={"id": course.ids.next("completion", 1)})
+            with w.element("completionviews"):
+                for userid, when in views:
+                    w.record("completionview", {"userid": userid, "timecreated": when},
+                             attrs={"id": course.ids.next("completion_view", 1)})
 
     @staticmethod
     def write_grades(course: CourseSynthesizer, a: Activity, grades) -> None:

@@ -30,7 +30,8 @@ POST_COST = 900  # compressed bytes of an average post, to plan attachments
 def discussion_fields(d: dict[str, Any]) -> list[tuple[str, Any]]:
     return [("name", d["name"]), ("firstpost", d["firstpost"]), ("userid", d["userid"]),
             ("groupid", -1), ("assessed", 0), ("timemodified", d["timemodified"]),
-            ("usermodified", d["userid"]), ("timestart", 0), ("timeend", 0), ("pinned", 0)]
+            ("usermodified", d["userid"]), ("timestart", 0), ("timeend", 0), ("pinned", 0),
+            ("timelocked", 0)]
 
 
 def post_fields(post: tuple, message: str) -> list[tuple[str, Any]]:
@@ -40,7 +41,8 @@ def post_fields(post: tuple, message: str) -> list[tuple[str, Any]]:
     return [("parent", parent), ("userid", userid), ("created", created),
             ("modified", created), ("mailed", 1), ("subject", subject),
             ("message", message), ("messageformat", 1), ("messagetrust", 0),
-            ("attachment", attachment), ("totalscore", 0), ("mailnow", 0)]
+            ("attachment", attachment), ("totalscore", 0), ("mailnow", 0),
+            ("privatereplyto", 0)]
 
 
 def rating_fields(rating: tuple[int, int, int, int], scale: int) -> list[tuple[str, Any]]:
@@ -97,7 +99,7 @@ def render_discussion(d: dict[str, Any], text: TextPool) -> str:
 @register
 class ForumWriter(ModuleWriter):
     name = "forum"
-    grading = True
+    grading = ()
     fills_xml = True
 
     def fill(self, course, activities: list[Activity], budget: float,
