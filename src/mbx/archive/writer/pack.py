@@ -14,9 +14,10 @@ eleven, written by Moodle 2.2 to 2.8 (the last releases whose default was zip):
 none holds an ``.ARCHIVE_INDEX`` (only Moodle's ``tgz_packer`` writes one, and
 restore never needs it), all list their entries in the order of
 :func:`~mbx.archive.writer.order.member_order` (top-level names sorted,
-``moodle_backup.log`` last, each directory entry, with a trailing ``/`` and
-stored, before its children) and deflate the files. So mbx's zip has no index
-either, and the same order.
+``moodle_backup.log`` last, each directory entry, with a trailing ``/``,
+before its children) and deflate the files (directory entries are stored by
+most, deflated by a few). So mbx's zip has no index either, the same order,
+and stored directory entries (``tests/test_archive_writer.py`` compares).
 """
 
 from __future__ import annotations
