@@ -306,7 +306,8 @@ class CourseSynthesizer:
                     ("showreports", 0), ("visible", 1), ("groupmode", 0), ("groupmodeforce", 0),
                     ("defaultgroupingid", 0), ("lang", ""), ("theme", ""),
                     ("timecreated", self.start), ("timemodified", self.now), ("requested", 0),
-                    ("showactivitydates", 1), ("showcompletionconditions", 1), ("pdfexportfont", NULL),
+                    ("showactivitydates", 1), ("showcompletionconditions", 1),
+                    ("pdfexportfont", NULL),
                     ("enablecompletion", 1), ("completionnotify", 0)]:
                 w.leaf(name, value)
             with w.element("category", {"id": 1}):
@@ -535,7 +536,8 @@ class CourseSynthesizer:
             for leaf, value in [
                     ("userid", userid), ("rawgrade", grade), ("rawgrademax", rawgrademax),
                     ("rawgrademin", "0.00000"), ("rawscaleid", NULL),
-                    ("usermodified", usermodified), ("finalgrade", grade if final is None else final),
+                    ("usermodified", usermodified),
+                    ("finalgrade", grade if final is None else final),
                     ("hidden", 0),
                     ("locked", 0), ("locktime", 0), ("exported", 0), ("overridden", 0),
                     ("excluded", 0), ("feedback", NULL), ("feedbackformat", 0),

@@ -254,7 +254,8 @@ class QuizWriter(ModuleWriter):
             start = timeopen + rng.randint(0, 13 * 86400)
             attempts.append(Attempt(
                 course.ids.next("quiz_attempt", 1), course.ids.next("question_usage", 1),
-                user.id, start, start + rng.randint(60 * len(questions), 3600), questions, responses,
+                user.id, start, start + rng.randint(60 * len(questions), 3600), questions,
+                responses,
                 course.ids.next_block("question_attempt", 1, len(questions)),
                 course.ids.next_block("question_attempt_step", 1,
                                       STEPS_PER_SLOT * len(questions))))
