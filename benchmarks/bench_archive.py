@@ -36,13 +36,13 @@ import threading
 import time
 from pathlib import Path
 
+from mbx.archive.index import INDEX_HEADER
 from mbx.units import parse_size
 from synth_samples import course_archive
 
 CHUNK = 1 << 20
 #: tries of each quick command (ls -l, start-up) per repeat, the best kept
 QUICK_REPEATS = 10
-INDEX_HEADER = "Moodle archive file index. Count: "
 
 
 def _vm_hwm_kib(pid: int) -> int | None:
@@ -91,7 +91,7 @@ def index_count(path: Path) -> int:
         first = tar.next()
         assert first is not None and first.name == ".ARCHIVE_INDEX", first
         line = tar.extractfile(first).readline().decode()
-    assert line.startswith(INDEX_HEADER), line
+    assert line.startswith(INDEX_HEADER.decode()), line
     return int(line[len(INDEX_HEADER):])
 
 

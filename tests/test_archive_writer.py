@@ -207,3 +207,46 @@ def test_progress_sees_every_member(tmp_path):
         archive.write(name, data)
     archive.close(progress=seen.append)
     assert [(m.name, m.is_dir) for m in seen] == EXPECTED_ORDER
+
+
+def _zip_shape(names: list[str]) -> dict:
+    """What Moodle's zip backups share, read off a list of zip entry names: an
+    index or not, directories before their children, top-level names in byte
+    order with moodle_backup.log last."""
+    seen_dirs: set[str] = set()
+    parents_first = True
+    for name in names:
+        parent = name.rstrip("/").rpartition("/")[0]
+        if parent and parent not in seen_dirs:
+            parents_first = False
+        if name.endswith("/"):
+            seen_dirs.add(name.rstrip("/"))
+    top: list[str] = []
+    for name in names:
+        head = name.split("/", 1)[0]
+        if head not in top:
+            top.append(head)
+    rest = [name for name in top if name != "moodle_backup.log"]
+    return {"index": ".ARCHIVE_INDEX" in names, "parents_first": parents_first,
+            "top_sorted": rest == sorted(rest, key=str.encode),
+            "log_last": top[-1] == "moodle_backup.log"}
+
+
+def test_zip_is_shaped_like_moodles_own_zips(corpus, tmp_path):
+    """The corpus's zip backups (Moodle 2.2 to 2.8, the releases whose default was
+    zip) hold no .ARCHIVE_INDEX, put every directory entry before its children and
+    list top-level names in byte order, moodle_backup.log last: so does mbx's zip."""
+    import json
+
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    moodle_zips = [corpus / entry["item"] for entry in manifest if entry["container"] == "zip"]
+    assert len(moodle_zips) >= 10
+    expected = {"index": False, "parents_first": True, "top_sorted": True, "log_last": True}
+    for path in moodle_zips:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            assert _zip_shape(names) == expected, path
+    ours = tmp_path / "ours.zip"
+    build(ours, "zip")
+    with zipfile.ZipFile(ours) as archive:
+        assert _zip_shape(archive.namelist()) == expected

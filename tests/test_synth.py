@@ -7,6 +7,13 @@ module's ``forum.xml``, any ``module.xml`` of that module, any ``moodle_backup.x
 it from the generator, never from this test. The one exception is a short,
 explicit list of paths the format reference documents but no corpus backup
 happens to fill (``DOCUMENTED_PATHS``).
+
+The other direction is checked against the newest backups only (4.4, 4.5 and
+5.0): every path they hold for a module synth writes, or for a course-level
+member, must be in synth's output, unless it is listed in ``DELIBERATE`` with
+its reason. Then the defects real Moodle 4.5 showed on restore: submission
+files without their ``submission_file`` record, images that do not decode,
+pre-4.3 completion data, the missing course totals.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ _COURSE = re.compile(r"course/([^/]+\.xml)")
 # (docs/moodle2-format.md §4.4, from Moodle's backup_forum_stepslib.php), but the
 # corpus's forums have none, only the empty ratings and subscriptions wrappers.
 _POST = "/activity/forum/discussions/discussion/posts/post"
+_SUBMISSION = "/activity/assign/submissions/submission"
 DOCUMENTED_PATHS = {
     ("activity", "forum", "forum.xml"): {
         f"{_POST}/ratings/rating",
@@ -47,15 +55,36 @@ DOCUMENTED_PATHS = {
             "timemodified")),
         "/activity/forum/subscriptions/subscription",
         "/activity/forum/subscriptions/subscription/userid",
+        # 4.x columns of forum_discussions and forum_posts (docs/moodle-restore.md §8,
+        # mod/forum/db/install.xml): the corpus's 4.x forums have no discussions
+        "/activity/forum/discussions/discussion/timelocked",
+        f"{_POST}/privatereplyto",
     },
+    # the record through which Moodle restores a submission's files (moodle-restore.md
+    # §5.2): the corpus's only assignments with submissions (4.0) have no files
+    ("activity", "assign", "assign.xml"): {
+        f"{_SUBMISSION}/subplugin_assignsubmission_file_submission/submission_file",
+        *(f"{_SUBMISSION}/subplugin_assignsubmission_file_submission/submission_file/{leaf}"
+          for leaf in ("numfiles", "submission")),
+    },
+    # completion views, 4.3+ (moodle-restore.md §4.10): the corpus's newest completion
+    # data (4.1) has an empty completionviews list at most
+    ("activity", "*", "completion.xml"): {
+        "/completions/completionviews", "/completions/completionviews/completionview",
+        "/completions/completionviews/completionview/userid",
+        "/completions/completionviews/completionview/timecreated",
+    },
+    # 4.x columns of groups (moodle-restore.md §8, lib/db/install.xml): the corpus's 4.x
+    # backups have no groups
+    ("top", "groups.xml"): {"/groups/group/visibility", "/groups/group/participation"},
 }
 
 
 #: Activity files one common Moodle step writes for every module, whatever it is
-#: (the activity grades and inforef steps): real backups of any module show their
+#: (the activity grades, inforef and user completion steps): real backups of any module show their
 #: shapes, so an assessed forum's grade item and its grade_itemref may look like an
 #: assignment's although no forum in the corpus is assessed.
-COMMON_ACTIVITY_FILES = ("grades.xml", "inforef.xml")
+COMMON_ACTIVITY_FILES = ("grades.xml", "inforef.xml", "completion.xml")
 
 
 def kind_of(name: str):
@@ -319,16 +348,17 @@ def _both_renderings(wrappers: tuple[str, ...], with_writer, template) -> list[b
 
 def test_discussion_template_is_xmlwriter_output():
     """Posts are rendered by a template for speed; it must give XmlWriter's bytes."""
-    from mbx.synth.course import render_discussion
+    from mbx.synth.modules import MODULES
+    from mbx.synth.modules.forum import render_discussion, write_discussion_with_writer
 
     synth = _small_synthesizer({"forum": 2})
     forum = synth.activities[1]
     forum.rating_scale = 100
     for _ in range(30):
-        drawn = synth._draw_discussion(forum, synth.users, set(), [], 0.3)
+        drawn = MODULES["forum"].draw_discussion(synth, forum, synth.users, set(), [], 0.3)
         outputs = _both_renderings(
             ("activity", "forum", "discussions"),
-            lambda writer: synth.write_discussion_with_writer(writer, drawn),
+            lambda writer: write_discussion_with_writer(writer, drawn, synth.text),
             lambda: render_discussion(drawn, synth.text))
         assert outputs[0] == outputs[1]
     assert any(b"&amp;" in output or b"&lt;" in output for output in outputs)
@@ -337,12 +367,14 @@ def test_discussion_template_is_xmlwriter_output():
 
 def test_attempt_template_is_xmlwriter_output():
     """Quiz attempts are rendered by a template too; it must give XmlWriter's bytes."""
-    from mbx.synth.quiz import render_attempt, write_attempt_with_writer
+    from mbx.synth.modules import MODULES
+    from mbx.synth.modules.quiz import render_attempt, write_attempt_with_writer
+    from mbx.synth.questions import draw_questions
 
     synth = _small_synthesizer({"quiz": 1})
-    questions = synth._draw_questions(12)
+    questions = draw_questions(synth, 12)
     assert {question.qtype for question in questions} == {"truefalse", "multichoice"}
-    attempts = synth._draw_attempts(questions, synth.start)
+    attempts = MODULES["quiz"].draw_attempts(synth, questions, synth.start)
     assert attempts
     for attempt in attempts:
         outputs = _both_renderings(
@@ -350,3 +382,250 @@ def test_attempt_template_is_xmlwriter_output():
             lambda writer: write_attempt_with_writer(writer, attempt),
             lambda: render_attempt(attempt))
         assert outputs[0] == outputs[1]
+
+
+# -- as Moodle 4.5 writes it -----------------------------------------------------------------
+
+#: The corpus's newest backups are the reference for what Moodle writes now.
+REFERENCE_SINCE = (4, 4)
+#: Paths the reference backups hold that synth deliberately leaves out, by member kind:
+#: path (or path prefix: everything under it) -> why.
+DELIBERATE = {
+    ("activity", "quiz", "quiz.xml"): {
+        "/activity/quiz/precreateattempts": "a 5.0 field (the 5.0 reference); synth writes 4.5",
+    },
+    ("section", "section.xml"): {
+        "/section/course_format_options": "section options of the flexsections format (the "
+                                          "5.0 reference); synth's topics format has none",
+    },
+    ("top", "questions.xml"): {
+        f"{'/question_categories/question_category/question_bank_entries/question_bank_entry'}"
+        f"/question_version/question_versions/questions/question/{suffix}": why
+        for suffix, why in (("tags/tag", "question tags: synth's questions have none"),
+                            ("plugin_qtype_coderunner_question",
+                             "a third-party question type (qtype_coderunner)"))
+    },
+}
+
+
+def _release(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def _exact_kind(name: str):
+    """Like :func:`kind_of`, but every activity file keyed by its own module."""
+    name = name.removeprefix("./")
+    if match := _ACTIVITY.fullmatch(name):
+        return ("activity", *match.groups())
+    return kind_of(name)
+
+
+@pytest.fixture(scope="module")
+def reference(corpus) -> tuple[dict[tuple, set[str]], dict[str, list[str]]]:
+    """(member kind -> element paths of the reference backups, module -> the items they
+    come from). An activity kind's reference is the 4.4+ backups holding that module,
+    or, for a module none of them holds, the newest corpus backups holding it; the
+    course-level kinds come from every 4.4+ backup. Read with tarfile and lxml."""
+    import json
+
+    import corpus as corpus_module
+
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    recent = [entry for entry in manifest if _release(entry["backup_release"]) >= REFERENCE_SINCE]
+    sources: dict[str, list[str]] = {}
+    from mbx.synth import SUPPORTED
+
+    for module in SUPPORTED:
+        holders = [entry for entry in manifest if module in entry["activities"]]
+        chosen = [entry for entry in holders if entry in recent]
+        if not chosen:
+            newest = max(_release(entry["backup_release"]) for entry in holders)
+            chosen = [entry for entry in holders if _release(entry["backup_release"]) == newest]
+        sources[module] = [entry["item"] for entry in chosen]
+    paths: dict[tuple, set[str]] = defaultdict(set)
+    for item in {item for items in sources.values() for item in items} | \
+            {entry["item"] for entry in recent}:
+        is_recent = any(entry["item"] == item for entry in recent)
+        for name, data in corpus_module.xml_members(item):
+            kind = _exact_kind(name)
+            if kind is None:
+                continue
+            if kind[0] == "activity":
+                if kind[1] in sources and item in sources[kind[1]]:
+                    paths[kind] |= element_paths(data)
+            elif is_recent:
+                paths[kind] |= element_paths(data)
+    sources["course"] = [entry["item"] for entry in recent]
+    return paths, sources
+
+
+def _excused(kind: tuple, path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/")
+               for prefix in DELIBERATE.get(kind, {}))
+
+
+def test_every_path_moodle_writes_is_written(generated, reference):
+    """Per module and per course-level member, every element path of the newest real
+    backups is in synth's output, or listed in DELIBERATE with its reason."""
+    from mbx.synth import SUPPORTED
+
+    real, sources = reference
+    assert set(sources["course"]) >= {"trampgeek__moodle-qtype_coderunner/backuptester_V4.5.3.mbz"}
+    ours: dict[tuple, set[str]] = defaultdict(set)
+    for path, _, _, _ in generated.values():
+        for name, data in archive_xml(path).items():
+            ours[_exact_kind(name)] |= element_paths(data)
+    missing = {}
+    for kind, paths in real.items():
+        if kind[0] == "activity" and kind[1] not in SUPPORTED:
+            continue
+        lost = {path for path in paths - ours.get(kind, set()) if not _excused(kind, path)}
+        if lost:
+            missing[kind] = sorted(lost)
+    assert not missing, missing
+    # the comparison covered every module synth writes, and the course-level members
+    assert {kind[1] for kind in real if kind[0] == "activity"} >= set(SUPPORTED)
+    assert {("top", "moodle_backup.xml"), ("course", "course.xml"), ("section", "section.xml"),
+            ("top", "groups.xml"), ("top", "gradebook.xml"), ("top", "questions.xml"),
+            ("course", "inforef.xml"), ("top", "roles.xml")} <= set(real)
+    # and every deliberate difference is still a difference
+    for kind, prefixes in DELIBERATE.items():
+        for prefix in prefixes:
+            assert any(path == prefix or path.startswith(prefix + "/")
+                       for path in real.get(kind, ())), (kind, prefix)
+
+
+def test_root_settings_as_moodle_45_sets_them(generated, corpus):
+    """The root settings, their order and the values that do not depend on the
+    course (blocks, xapistate) are those of Moodle 4.5's own backup."""
+    import corpus as corpus_module
+
+    item = "trampgeek__moodle-qtype_coderunner/backuptester_V4.5.3.mbz"
+    real = etree.fromstring(dict(corpus_module.xml_members(item))["moodle_backup.xml"])
+    path, _, _, _ = generated[("2M", 1, "tgz")]
+    ours = etree.fromstring(archive_xml(path)["moodle_backup.xml"])
+
+    def root_settings(tree):
+        return [(s.findtext("name"), s.findtext("value")) for s in tree.iter("setting")
+                if s.findtext("level") == "root"]
+
+    assert [name for name, _ in root_settings(ours)] == [name for name, _ in root_settings(real)]
+    for name in ("blocks", "xapistate"):
+        assert dict(root_settings(ours))[name] == dict(root_settings(real))[name], name
+
+
+def test_submission_files_sit_in_submission_file_records(generated):
+    """Moodle restores a submission's files only through its submission_file record:
+    every submission with files in files.xml has one, with their number."""
+    checked = 0
+    for path, _, _, _ in generated.values():
+        xml = archive_xml(path)
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        for record in etree.fromstring(xml["files.xml"]).iter("file"):
+            if (record.findtext("component"), record.findtext("filearea")) == \
+                    ("assignsubmission_file", "submission_files") and \
+                    record.findtext("filename") != ".":
+                counts[(record.findtext("contextid"), record.findtext("itemid"))] += 1
+        assert counts, path
+        for name, data in xml.items():
+            if not re.fullmatch(r"activities/assign_\d+/assign\.xml", name):
+                continue
+            activity = etree.fromstring(data)
+            for submission in activity.iter("submission"):
+                key = (activity.get("contextid"), submission.get("id"))
+                records = submission.findall(
+                    "subplugin_assignsubmission_file_submission/submission_file")
+                if key in counts:
+                    assert len(records) == 1, (name, key)
+                    assert records[0].findtext("numfiles") == str(counts.pop(key)), (name, key)
+                    assert records[0].findtext("submission") == submission.get("id")
+                    checked += 1
+                for record in records:
+                    assert record.findtext("submission") == submission.get("id")
+        assert not counts, f"files of no submission: {counts}"
+    assert checked > 5
+
+
+def _blobs(path) -> dict[str, bytes]:
+    if str(path).endswith(".zip"):
+        with zipfile.ZipFile(path) as archive:
+            return {name: archive.read(name) for name in archive.namelist()
+                    if name.startswith("files/") and not name.endswith("/")}
+    with tarfile.open(path, "r:gz") as archive:
+        return {member.name: archive.extractfile(member).read() for member in archive
+                if member.isfile() and member.name.startswith("files/")}
+
+
+def test_every_image_decodes(generated):
+    """Every image/* file is a real image an independent decoder (Pillow) verifies and
+    decodes, of the format its mimetype says, in more than one size."""
+    from PIL import Image
+
+    formats = {"image/png": "PNG", "image/jpeg": "JPEG"}
+    sizes = set()
+    decoded = 0
+    for path, _, _, _ in generated.values():
+        blobs = _blobs(path)
+        for record in etree.fromstring(archive_xml(path)["files.xml"]).iter("file"):
+            mimetype = record.findtext("mimetype") or ""
+            if not mimetype.startswith("image/"):
+                continue
+            digest = record.findtext("contenthash")
+            data = blobs[f"files/{digest[:2]}/{digest}"]
+            assert len(data) == int(record.findtext("filesize"))
+            with Image.open(io.BytesIO(data)) as image:
+                assert image.format == formats[mimetype], record.get("id")
+                image.verify()
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                sizes.add(image.size)
+            decoded += 1
+    assert decoded > 20
+    assert len(sizes) > 1
+
+
+def test_completion_in_the_43_form(generated):
+    """Activity completion.xml as Moodle 4.3+ writes it: no per-row ``viewed``, the
+    views in ``completionviews``; an assignment is complete for those who submitted."""
+    path, _, _, _ = generated[("8M", 1, "tgz")]
+    xml = archive_xml(path)
+    completions = 0
+    for name, data in xml.items():
+        if not re.fullmatch(r"activities/[a-z]+_\d+/completion\.xml", name):
+            continue
+        root = etree.fromstring(data)
+        assert root.tag == "completions"
+        assert root.find("completion/viewed") is None, name
+        assert root.find("completionviews") is not None, name
+        if name.startswith("activities/assign_"):
+            activity = etree.fromstring(xml[name.replace("completion.xml", "assign.xml")])
+            submitted = {s.findtext("userid") for s in activity.iter("submission")
+                         if s.findtext("status") == "submitted"}
+            assert {c.findtext("userid") for c in root.iter("completion")} == submitted
+            viewers = {v.findtext("userid") for v in root.iter("completionview")}
+            assert submitted <= viewers
+            completions += len(submitted)
+    assert completions > 0
+
+
+def test_course_totals_and_course_question_categories(generated):
+    """gradebook.xml gives every graded user the course total (natural aggregation:
+    the sum of their activity grades), and the course inforef lists the question
+    categories of questions.xml."""
+    path, _, _, _ = generated[("8M", 1, "tgz")]
+    xml = archive_xml(path)
+    sums: dict[str, float] = defaultdict(float)
+    for name, data in xml.items():
+        if name.endswith("/grades.xml"):
+            for grade in etree.fromstring(data).iter("grade_grade"):
+                sums[grade.findtext("userid")] += float(grade.findtext("rawgrade"))
+    gradebook = etree.fromstring(xml["gradebook.xml"])
+    course_item = next(item for item in gradebook.iter("grade_item")
+                       if item.findtext("itemtype") == "course")
+    totals = {grade.findtext("userid"): float(grade.findtext("finalgrade"))
+              for grade in course_item.iter("grade_grade")}
+    assert sums and totals == pytest.approx(dict(sums))
+    categories = {c.get("id") for c in etree.fromstring(xml["questions.xml"])
+                  .iter("question_category")}
+    inforef = etree.fromstring(xml["course/inforef.xml"])
+    assert {e.findtext("id") for e in inforef.iter("question_category")} == categories

@@ -14,7 +14,7 @@ unknown. Anything else is refused with ``archive-bad-index``.
 from __future__ import annotations
 
 import re
-from typing import BinaryIO
+from typing import BinaryIO, Iterable
 
 from mbx.archive.base import ArchiveLimits, MemberInfo, normalize_member_name, refuse
 from mbx.errors import ArchiveError
@@ -78,3 +78,18 @@ def parse_archive_index(stream: BinaryIO, *, limits: ArchiveLimits = ArchiveLimi
     if stream.read(1):
         raise bad(count + 2, f"more lines than the {count} entries declared")
     return entries
+
+
+# -- the writer's side -----------------------------------------------------------------------
+
+__all__ += ["format_archive_index"]
+
+
+def format_archive_index(entries: Iterable[tuple[str, bool, int, int | None]]) -> bytes:
+    """The ``.ARCHIVE_INDEX`` listing ``entries``, ``(name, is_dir, size, mtime)`` in
+    archive order, as Moodle's packer writes it: directories with a trailing ``/``,
+    size 0 and an unknown time (``?``)."""
+    lines = [f"{name}/\td\t0\t?\n" if is_dir
+             else f"{name}\tf\t{size}\t{'?' if mtime is None else mtime}\n"
+             for name, is_dir, size, mtime in entries]
+    return INDEX_HEADER + f"{len(lines)}\n{''.join(lines)}".encode("utf-8")

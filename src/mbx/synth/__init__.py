@@ -11,8 +11,10 @@ invented data::
     print(result["size"], result["mb_per_s"])
 
 Same arguments, same bytes. See :mod:`mbx.synth.course` for how the size
-target is met, :mod:`mbx.synth.quiz` for quizzes and their questions and
-:mod:`mbx.synth.text` for the text.
+target is met and the course-level members, :mod:`mbx.synth.modules` for the
+per-module writers (one file per module, behind a registry),
+:mod:`mbx.synth.questions` for the question bank, :mod:`mbx.synth.files` for
+files and blobs and :mod:`mbx.synth.text` for the text.
 """
 
 from mbx.synth.course import DEFAULT_ACTIVITIES, SUPPORTED, parse_size, synthesize
