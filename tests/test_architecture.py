@@ -92,7 +92,7 @@ def _source_text() -> str:
 
 
 @pytest.mark.parametrize("pattern, what", [
-    (r"Moodle archive file index\. Count: ", "the .ARCHIVE_INDEX header"),
+    (r"""["']Moodle archive file index\. Count: """, "the .ARCHIVE_INDEX header"),
     (r"^class FileRecord\b", "a class named FileRecord"),
     (r"^class \w*Limits\b.*:\n(?:.*\n)*?\s+def __post_init__", "limits validation"),
     (r"from isal import isal_zlib", "codec selection"),
