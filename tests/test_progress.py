@@ -144,3 +144,34 @@ def test_terminal_line_silent_when_piped_or_before_the_delay():
     monitor(MemberInfo("a.xml", 10, None, False))
     monitor.finish()
     assert screen.getvalue() == ""
+
+
+@pytest.mark.parametrize("phase", ["writing", "packing"])
+def test_a_cancelled_synth_leaves_nothing_behind(tmp_path, phase):
+    from mbx.synth import synthesize
+
+    token = CancelToken()
+    phases: list[str] = []
+
+    def listener(snapshot: ProgressSnapshot) -> None:
+        phases.append(snapshot.phase)
+        if snapshot.phase == phase and snapshot.done_members >= 5:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        synthesize(tmp_path / "c.mbz", size="2M", seed=3,
+                   progress=Monitor(listener, cancel=token, interval=0))
+    assert phase in phases
+    assert list(tmp_path.iterdir()) == []       # no archive, no .part, no spool
+
+
+def test_synth_reports_both_phases_with_totals_when_packing(tmp_path):
+    from mbx.synth import synthesize
+
+    seen: list[ProgressSnapshot] = []
+    result = synthesize(tmp_path / "c.mbz", size="1M", seed=3,
+                        progress=Monitor(seen.append, interval=0))
+    packing = [s for s in seen if s.phase == "packing"]
+    assert [s.phase for s in seen[:1]] == ["writing"] and packing
+    assert packing[0].total_members == result["members"]
+    assert max(s.done_bytes for s in packing) == packing[0].total_bytes

@@ -42,6 +42,7 @@ from mbx.synth.modules import MODULES
 from mbx.synth.plan import NULL, ROLE_STUDENT, ROLE_TEACHER, Activity, Ids, User
 from mbx.synth.questions import Question, category_ids, write_questions
 from mbx.synth.text import TextPool
+from mbx.progress import Monitor, as_monitor
 from mbx.units import parse_size
 from mbx.xml import XmlWriter
 
@@ -74,7 +75,7 @@ class CourseSynthesizer:
 
     def __init__(self, out_path: str, *, target: int, seed: int, users: int, sections: int,
                  activities: dict[str, int], include_users: bool, include_files: bool,
-                 format: str, progress: Callable[[MemberInfo], None] | None,
+                 format: str, progress: Monitor | Callable[[MemberInfo], None] | None,
                  compressor: str | None, level: int | None, xml_share: float) -> None:
         unknown = sorted(set(activities) - set(SUPPORTED))
         if unknown:
@@ -86,7 +87,7 @@ class CourseSynthesizer:
         self.include_users = include_users
         self.include_files = include_files
         self.format = format
-        self.progress = progress
+        self.monitor = as_monitor(progress)
         self.compressor = compressor or default_compressor()
         self.level = level
         self.xml_share = xml_share if include_files else 1.0
@@ -556,11 +557,12 @@ class CourseSynthesizer:
         directory = os.path.dirname(os.path.abspath(self.out_path))
         self.archive = ArchiveWriter(self.out_path, self.format, mtime=self.now,
                                      compressor=self.compressor, level=self.level,
-                                     spool_dir=directory)
+                                     spool_dir=directory, progress=self.monitor)
         try:
+            self.monitor.phase("writing")
             self._write_all(per_file, ratio)
             packing = time.perf_counter()
-            self.archive.close(progress=self.progress)
+            self.archive.close()
         except BaseException:
             self.archive.abort()
             raise
@@ -639,7 +641,7 @@ def synthesize(out_path: str | os.PathLike, *, size: int | str = "100M", seed: i
                users: int | None = None, sections: int | None = None,
                activities: dict[str, int] | None = None, include_users: bool = True,
                include_files: bool = True, format: str = "tgz",
-               progress: Callable[[MemberInfo], None] | None = None,
+               progress: Monitor | Callable[[MemberInfo], None] | None = None,
                compressor: str | None = None, level: int | None = None,
                xml_share: float = 0.15) -> dict[str, Any]:
     """Writes a realistic Moodle 4.5 course backup of about ``size`` bytes to ``out_path``.
@@ -650,8 +652,11 @@ def synthesize(out_path: str | os.PathLike, *, size: int | str = "100M", seed: i
     ``users`` (teacher included), ``sections`` (section 0 included) and
     ``activities`` (module -> count; forum, page, label, url, resource, folder,
     assign, quiz) default to values that grow with ``size``. Forum posts take
-    ``xml_share`` of the size, file blobs the rest. ``progress`` is called with
-    each member as it is packed. Returns what was written: counts, sizes,
+    ``xml_share`` of the size, file blobs the rest. ``progress`` (a
+    :class:`~mbx.progress.Monitor`, or a callable taking each member) follows
+    the ``writing`` and ``packing`` phases; cancelling it raises
+    :class:`~mbx.errors.Cancelled` and leaves no archive and no temporary files.
+    Returns what was written: counts, sizes,
     timings and ``mb_per_s`` (compressed output per second).
     """
     target = parse_size(size)

@@ -41,6 +41,7 @@ from mbx.archive.writer.pack import (MOODLE_UNKNOWN_MTIME, deflate_engine, defau
                                      index_text, pack_tgz, pack_zip)
 from mbx.archive.writer.ustar import split_ustar_name, ustar_header
 from mbx.errors import ArchiveError
+from mbx.progress import Monitor, as_monitor
 
 __all__ = ["ArchiveWriter", "MOODLE_UNKNOWN_MTIME", "deflate_engine", "default_compressor",
            "member_order", "ustar_header"]
@@ -56,6 +57,7 @@ class _SpoolFile:
         self.size = 0
 
     def write(self, data: bytes) -> int:
+        self._owner.monitor.check()  # a cancel lands between writes, even in one huge member
         self._file.write(data)
         self.size += len(data)
         return len(data)
@@ -64,6 +66,7 @@ class _SpoolFile:
         if not self._file.closed:
             self._file.close()
             self._owner._sizes[self._name] = self.size
+            self._owner.monitor.advance(self.size, 1, self._name)
 
     @property
     def closed(self) -> bool:
@@ -86,12 +89,17 @@ class ArchiveWriter:
 
     ``mtime`` is the time given to files; ``compressor`` (``"isal"`` or
     ``"zlib"``) and ``level`` choose the deflate engine; ``spool_dir`` is where
-    the temporary folder goes (default: beside ``path``).
+    the temporary folder goes (default: beside ``path``). ``progress`` (a
+    :class:`~mbx.progress.Monitor`, or a callable taking each member) follows
+    members as they are added and then packed; once it is cancelled, the next
+    write or member raises :class:`~mbx.errors.Cancelled` and, through the
+    context manager or :meth:`close`, nothing is left behind.
     """
 
     def __init__(self, path: str | os.PathLike, format: str = "tgz", *,
                  mtime: int = MOODLE_UNKNOWN_MTIME, compressor: str | None = None,
-                 level: int | None = None, spool_dir: str | os.PathLike | None = None) -> None:
+                 level: int | None = None, spool_dir: str | os.PathLike | None = None,
+                 progress: Monitor | Callable[[MemberInfo], None] | None = None) -> None:
         if format not in ("tgz", "zip"):
             raise ValueError(f"format must be 'tgz' or 'zip', not {format!r}")
         self.path = os.fspath(path)
@@ -106,6 +114,7 @@ class ArchiveWriter:
         #: the readers' own checks, so that mbx never writes what it would refuse to read
         self._names = EntryChecker(ArchiveLimits(), self.path)
         self._closed = False
+        self.monitor = as_monitor(progress)
         #: Filled by :meth:`close`: bytes of member data packed and archive size.
         self.bytes_in = 0
         self.bytes_out = 0
@@ -144,17 +153,20 @@ class ArchiveWriter:
 
     # -- packing --------------------------------------------------------------------------
 
-    def close(self, progress: Callable[[MemberInfo], None] | None = None) -> None:
+    def close(self, progress: Monitor | Callable[[MemberInfo], None] | None = None) -> None:
         """Packs the spooled members into the archive, then removes the spool.
 
-        ``progress`` is called with each member as it is packed.
+        ``progress`` (default: the writer's own) follows each member as it is packed.
         """
         if self._closed:
             return
         temporary = f"{self.path}.part"
+        monitor = self.monitor if progress is None else as_monitor(progress)
         engine = {"mtime": self.mtime, "compressor": self.compressor, "level": self.level,
-                  "progress": progress}
+                  "progress": monitor}
         try:
+            monitor.phase("packing", total_bytes=sum(self._sizes.values()),
+                          total_members=len(self._sizes))
             order = member_order(self._sizes)
             with open(temporary, "wb") as out:
                 if self.format == "tgz":
