@@ -10,7 +10,13 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-SPEEDUPS = ["_parser", "_escape"]
+SPEEDUPS_DIR = "src/mbx/_speedups"
+#: Each compiled module and the files it is built from besides its ``.pyx``: the
+#: rebuild notices a change to any of them, and MANIFEST.in ships them.
+SPEEDUPS = {
+    "_parser": ["_parser.pxd", "_tokenizer.pxi", "_records.pxi", "_scan.h"],
+    "_escape": [],
+}
 
 
 def _flag(name):
@@ -44,9 +50,10 @@ def _extensions():
     from Cython.Build import cythonize
 
     modules = [
-        Extension(f"mbx._speedups.{name}", [f"src/mbx/_speedups/{name}.pyx"],
-                  include_dirs=["src/mbx/_speedups"], extra_compile_args=["-O3"])
-        for name in SPEEDUPS
+        Extension(f"mbx._speedups.{name}", [f"{SPEEDUPS_DIR}/{name}.pyx"],
+                  depends=[f"{SPEEDUPS_DIR}/{part}" for part in parts],
+                  include_dirs=[SPEEDUPS_DIR], extra_compile_args=["-O3"])
+        for name, parts in SPEEDUPS.items()
     ]
     return cythonize(modules, language_level=3, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True,

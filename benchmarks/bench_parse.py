@@ -5,7 +5,8 @@ Four methods parse the same in-memory document in one run:
 * ``pyexpat``: expat with no handlers at all (the baseline, ratio 1.00);
 * ``lxml``: lxml ``iterparse`` building a dict per post, clearing as it goes;
 * ``mbx-python``: mbx's pure engine, a dict per post to a Python handler;
-* ``mbx-cython``: mbx's compiled engine, a dict per post to a Python handler.
+* ``mbx-cython``: mbx's compiled engine, a dict per post to a Python handler
+  (left out under ``MBX_NO_EXTENSIONS=1``).
 
 Run under pytest-benchmark (``pytest benchmarks/bench_parse.py --benchmark-enable``,
 size from ``MBX_BENCH_SIZE``, default 20M) or directly::
@@ -26,6 +27,8 @@ import subprocess
 import sys
 import time
 
+import mbx.xml._core as core
+from mbx import _impl
 from mbx.units import parse_size
 from synth_samples import forum_document
 from xml.parsers import expat
@@ -73,7 +76,6 @@ def run_lxml(data: bytes) -> int:
 
 
 def _run_mbx(engine_module: str, data: bytes) -> int:
-    import mbx.xml._core as core
     from mbx.xml import Parser
 
     with core.engine_in_use(engine_module):
@@ -89,16 +91,16 @@ def _run_mbx(engine_module: str, data: bytes) -> int:
         return count + len(records)
 
 
-def run_mbx_python(data: bytes) -> int:
-    return _run_mbx("mbx.xml._parser_py", data)
+def _mbx_method(engine_module: str):
+    def run_mbx(data: bytes) -> int:
+        return _run_mbx(engine_module, data)
+    return run_mbx
 
 
-def run_mbx_cython(data: bytes) -> int:
-    return _run_mbx("mbx._speedups._parser", data)
-
-
-METHODS = {"pyexpat": run_pyexpat, "lxml": run_lxml, "mbx-python": run_mbx_python,
-           "mbx-cython": run_mbx_cython}
+_COMPILED_ENGINE = _impl.TWINS["_parser"][0]
+METHODS = {"pyexpat": run_pyexpat, "lxml": run_lxml,
+           **{"mbx-cython" if name == _COMPILED_ENGINE else "mbx-python": _mbx_method(name)
+              for name in core.ENGINES}}
 
 
 def measure(data: bytes, repeats: int) -> dict:
@@ -188,8 +190,6 @@ if pytest is not None:
 
     @pytest.mark.parametrize("method", list(METHODS))
     def test_parse(benchmark, forum, method):
-        if method == "mbx-cython":
-            pytest.importorskip("mbx._speedups._parser")
         result = benchmark.pedantic(METHODS[method], args=(forum,), rounds=3, iterations=1)
         if method != "pyexpat":
             assert result > 1000  # every post was delivered

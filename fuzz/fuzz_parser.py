@@ -24,11 +24,9 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    import mbx
     import mbx.xml._core as core
     from mbx.errors import MbxError
     from mbx.xml import SKIP, Limits, Parser
-    from mbx.xml import _parser_py
 
 LIMITS = Limits(max_depth=32, max_name_length=64, max_attributes=16, max_text=4096,
                 max_record=16384)
@@ -46,9 +44,10 @@ PATHS = [
     ("/activity/forum/posts/post", "handler"),
 ]
 
-ACTIVE = core.Engine
-#: The pure engine, checked against the compiled one when the compiled one runs.
-OTHER = _parser_py.Engine if mbx.implementation == "cython" else None
+#: The engine this process runs (compiled unless MBX_NO_EXTENSIONS=1), and the pure
+#: one, checked against it when the compiled one runs.
+ACTIVE = core.ENGINES[-1]
+OTHER = core.ENGINES[0] if len(core.ENGINES) == 2 else None
 
 
 def parse(engine, chunks: list[bytes]):

@@ -29,17 +29,16 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    import mbx
-    import mbx.xml._core as core
-    from mbx.xml import Parser, XmlWriter
-    from mbx.xml import _escape_py, _parser_py
+    import importlib
 
-if mbx.implementation == "cython":
-    from mbx._speedups import _escape as compiled_escape
-    ENGINES = [core.Engine, _parser_py.Engine]
-else:
-    compiled_escape = None
-    ENGINES = [core.Engine]
+    import mbx.xml._core as core
+    from mbx import _impl
+    from mbx.xml import Parser, XmlWriter
+    from mbx.xml import _escape_py
+
+_ESCAPERS = _impl.variants("_escape")
+#: The compiled escaping, checked against the pure one, when it runs.
+compiled_escape = importlib.import_module(_ESCAPERS[1]) if len(_ESCAPERS) == 2 else None
 
 NAMES = ["id", "name", "a", "b", "c_d", "x.y", "n-1", "ns:k", "_z", "value", "rec", "root"]
 NULL = "$@NULL@$"
@@ -130,14 +129,14 @@ def TestOneInput(data: bytes) -> None:
 
     expected = [record for record in (expected_record(f, a) for f, a, _ in records)
                 if record is not None]
-    for engine in ENGINES:
+    for engine in core.ENGINES:
         got: list = []
         with core.engine_in_use(engine):
             parser = Parser(source="written.xml")
             parser.add_path("/root/rec", got.append)
             parser.parse(output)
         if got != expected:
-            raise AssertionError(f"{engine.__module__}: read back {got!r}\nexpected {expected!r}"
+            raise AssertionError(f"{engine}: read back {got!r}\nexpected {expected!r}"
                                  f"\nwritten {output!r}\nfrom {records!r}")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
 
@@ -13,9 +12,8 @@ import mbx.xml._core as core
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real"
 
-ENGINES = ["mbx.xml._parser_py"]
-if mbx.implementation == "cython":  # MBX_NO_EXTENSIONS=1 runs the pure engine alone
-    ENGINES.append("mbx._speedups._parser")
+#: Module names of the engines under test (MBX_NO_EXTENSIONS=1: the pure one alone).
+ENGINES = core.ENGINES
 
 
 def pytest_report_header(config):
@@ -30,11 +28,11 @@ def pytest_sessionstart(session):
 
 
 @pytest.fixture(params=ENGINES, ids=lambda name: name.rsplit(".", 1)[-1])
-def engine(request, monkeypatch):
-    """Runs the test once per engine, with mbx.xml.Parser using that engine."""
-    module = importlib.import_module(request.param)
-    monkeypatch.setattr(core, "Engine", module.Engine)
-    return module
+def engine(request):
+    """Runs the test once per engine, with mbx.xml.Parser using that engine (its
+    module is the fixture's value)."""
+    with core.engine_in_use(request.param) as module:
+        yield module
 
 
 @pytest.fixture(scope="session")

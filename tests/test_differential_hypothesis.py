@@ -24,10 +24,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import mbx.xml._core as core
+from mbx.xml._core import ENGINES
 from mbx.errors import MbxError
 from mbx.xml import SKIP, Parser, RegistrationError
-
-from conftest import ENGINES
 
 SETTINGS = settings(max_examples=300, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

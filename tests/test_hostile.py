@@ -30,10 +30,9 @@ from importlib import resources
 import pytest
 
 import mbx.xml._core as core
+from mbx.xml._core import ENGINES  # the ``engine`` fixture comes from conftest
 from mbx.errors import MbxError, XmlForbiddenError, XmlLimitError, XmlSyntaxError
 from mbx.xml import Limits, Parser
-
-from conftest import ENGINES  # the ``engine`` fixture comes from conftest too
 
 
 SOURCE = "course/hostile.xml"

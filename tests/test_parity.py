@@ -15,7 +15,7 @@ from xml.parsers import expat
 import pytest
 
 import mbx.xml._core as core
-from conftest import ENGINES
+from mbx.xml._core import ENGINES
 from mbx.errors import MbxError
 from mbx.xml import Parser
 

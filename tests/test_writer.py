@@ -8,15 +8,11 @@ import io
 import pytest
 
 import mbx.xml._escaping as escaping
+from mbx import _impl
 from mbx.errors import XmlWriterError
 from mbx.xml import Parser, XmlWriter
 
-ESCAPERS = ["mbx.xml._escape_py"]
-try:
-    importlib.import_module("mbx._speedups._escape")
-    ESCAPERS.append("mbx._speedups._escape")
-except ImportError:
-    pass
+ESCAPERS = _impl.variants("_escape")
 
 
 @pytest.fixture(params=ESCAPERS, ids=lambda name: name.rsplit(".", 1)[-1])

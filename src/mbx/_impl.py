@@ -1,10 +1,16 @@
-"""Decides once, at import time, whether the compiled speedups or their pure twins run.
+"""The one place that decides, at import time, whether the compiled speedups or their pure twins run.
+
+Every compiled module ``mbx._speedups.NAME`` has a pure twin ``NAME_py`` (see
+:data:`TWINS`) with the same public names and signatures; the compiled module's
+``.pyi`` stub states them, and ``tests/test_twins.py`` checks that stub and twin
+agree. Each concern has one thin seam that asks :func:`load` for its module and,
+under ``TYPE_CHECKING``, imports the pure twin instead, so type checkers see real
+signatures: ``mbx.xml._core`` (the parser engine) and ``mbx.xml._escaping`` (the
+writer's escaping).
 
 ``MBX_NO_EXTENSIONS=1`` forces the pure-Python path. ``MBX_REQUIRE_EXTENSIONS=1``
 turns a missing or broken compiled module into an ImportError instead of a
-silent fallback (CI sets it). Each compiled concern has one switch module
-(``mbx.xml._core`` for the parser, ``mbx.xml._escaping`` for the writer) that
-asks :func:`pick` for its implementation.
+silent fallback (CI sets it).
 """
 
 from __future__ import annotations
@@ -13,7 +19,11 @@ import importlib
 import os
 from types import ModuleType
 
-SPEEDUPS = ("mbx._speedups._parser", "mbx._speedups._escape")
+#: Twin name -> (compiled module, pure module).
+TWINS = {
+    "_parser": ("mbx._speedups._parser", "mbx.xml._parser_py"),
+    "_escape": ("mbx._speedups._escape", "mbx.xml._escape_py"),
+}
 
 
 def _flag(name: str) -> bool:
@@ -24,8 +34,8 @@ def _choose() -> str:
     if _flag("MBX_NO_EXTENSIONS"):
         return "python"
     try:
-        for name in SPEEDUPS:
-            importlib.import_module(name)
+        for compiled, _ in TWINS.values():
+            importlib.import_module(compiled)
     except ImportError as exc:
         if _flag("MBX_REQUIRE_EXTENSIONS"):
             raise ImportError(f"MBX_REQUIRE_EXTENSIONS is set but {exc.name or exc} "
@@ -38,6 +48,14 @@ def _choose() -> str:
 implementation = _choose()
 
 
-def pick(compiled: str, pure: str) -> ModuleType:
-    """Returns the compiled module, or its pure twin on the pure path."""
+def load(name: str) -> ModuleType:
+    """The module that runs for the twin ``name`` (a key of :data:`TWINS`)."""
+    compiled, pure = TWINS[name]
     return importlib.import_module(compiled if implementation == "cython" else pure)
+
+
+def variants(name: str) -> list[str]:
+    """Both modules of the twin ``name`` that this process can run, pure first: the
+    pure one alone on the pure path. Tests, benchmarks and fuzzing compare them."""
+    compiled, pure = TWINS[name]
+    return [pure, compiled] if implementation == "cython" else [pure]

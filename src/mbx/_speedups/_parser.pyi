@@ -1,9 +1,6 @@
-from typing import Any
-
 from mbx.xml._paths import Limits, PathNode
 
 class Engine:
-    handler_error: BaseException | None
     def __init__(self, nodes: list[PathNode], limits: Limits, source: str | None) -> None: ...
     def feed(self, data: bytes | bytearray | memoryview) -> None: ...
     def close(self) -> None: ...

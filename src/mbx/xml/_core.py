@@ -1,26 +1,37 @@
-"""Switch point for the parser engine: compiled tokenizer or expat-based twin."""
+"""Seam for the parser engine: the compiled tokenizer or its expat-based twin.
+
+:mod:`mbx._impl` decides which; type checkers see the pure twin's signatures.
+"""
 
 from __future__ import annotations
 
 import importlib
 from contextlib import contextmanager
-from typing import Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Iterator
 
-from mbx._impl import pick
+from mbx import _impl
 
-Engine = pick("mbx._speedups._parser", "mbx.xml._parser_py").Engine
+if TYPE_CHECKING:
+    from mbx.xml._parser_py import Engine
+else:
+    Engine = _impl.load("_parser").Engine
+
+#: The engine modules this process can run, pure first (both on the compiled path).
+ENGINES = _impl.variants("_parser")
 
 
 @contextmanager
-def engine_in_use(engine: type | str) -> Iterator[None]:
+def engine_in_use(engine: type | ModuleType | str) -> Iterator[ModuleType]:
     """Makes every :class:`mbx.xml.Parser` created or fed in the block use ``engine``
-    (an Engine class, or the name of its module), for comparing the two engines in
-    tests, benchmarks and fuzzing."""
+    (an Engine class, its module, or the module's name), and yields that module:
+    the one way tests, benchmarks and fuzz harnesses run on a chosen engine."""
     global Engine
     if isinstance(engine, str):
-        engine = importlib.import_module(engine).Engine
-    saved, Engine = Engine, engine
+        engine = importlib.import_module(engine)
+    module = engine if isinstance(engine, ModuleType) else importlib.import_module(engine.__module__)
+    saved, Engine = Engine, module.Engine
     try:
-        yield
+        yield module
     finally:
         Engine = saved

@@ -1,7 +1,15 @@
-"""Switch point for the writer's escaping: compiled or pure twin."""
+"""Seam for the writer's escaping: compiled or pure twin.
 
-from mbx._impl import pick
+:mod:`mbx._impl` decides which; type checkers see the pure twin's signatures.
+"""
 
-_module = pick("mbx._speedups._escape", "mbx.xml._escape_py")
-escape_text = _module.escape_text
-escape_attribute = _module.escape_attribute
+from typing import TYPE_CHECKING
+
+from mbx import _impl
+
+if TYPE_CHECKING:
+    from mbx.xml._escape_py import escape_attribute, escape_text
+else:
+    _twin = _impl.load("_escape")
+    escape_text = _twin.escape_text
+    escape_attribute = _twin.escape_attribute

@@ -1,6 +1,7 @@
 """The pure-Python parser engine: expat for tokenizing, ``_records_py`` for records.
 
-Pure twin of ``mbx/_speedups/_parser.pyx``. Both engines take the same node
+Pure twin of ``mbx/_speedups/_parser.pyx``, with the public API its stub
+``_parser.pyi`` states (``tests/test_twins.py`` checks). Both engines take the same node
 table and limits, accept and refuse the same documents, and hand handlers the
 same records; where their reports may differ (messages, error positions) the
 differences are listed in ``differences.json``, not here.
@@ -62,7 +63,7 @@ class Engine:
         parser.StartDoctypeDeclHandler = self._doctype
         parser.EntityDeclHandler = self._doctype
 
-    def feed(self, data) -> None:
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
         if self._head is not None:
             # expat would switch to UTF-16 on a byte-order mark or a NUL byte: refuse first
             self._head += bytes(data)

@@ -1,6 +1,6 @@
 """Record building in pure Python: turns element events into dispatched records.
 
-This is the pure twin of the record builder inside ``mbx/_speedups/_parser.pyx``.
+This is the pure twin of the compiled record builder, ``mbx/_speedups/_records.pxi``.
 It receives start, text and end events (from expat, in ``_parser_py``) and
 applies the record semantics documented in :mod:`mbx.xml.parser`: leaf
 children become fields, a record is published when its element first goes

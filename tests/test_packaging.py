@@ -1,0 +1,32 @@
+"""Packaging: the runtime dependencies are exactly what ``src/mbx`` imports."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import mbx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _third_party_imports() -> set[str]:
+    found = set()
+    for path in Path(mbx.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                found.add(node.module.split(".")[0])
+    return {name for name in found if name not in sys.stdlib_module_names and name != "mbx"}
+
+
+def test_runtime_dependencies_are_what_the_package_imports():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {re.split(r"[<>=!~\[; ]", requirement)[0].lower()
+                for requirement in project["dependencies"]}
+    # every dependency here installs a module of its own name
+    assert declared == _third_party_imports()
