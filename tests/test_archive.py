@@ -19,6 +19,7 @@ import io
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import stat
@@ -583,14 +584,55 @@ def test_tar_hardlink_to_itself_is_ignored_only_when_it_repeats_a_file(tmp_path)
     ([("files", b"x"), ("files/ab/abc", b"2")], "archive-name-conflict"),
     ([("files/ab/abc", b"2"), ("files", b"x")], "archive-name-conflict"),
     ([("files/ab/abc", b"2"), ("files/ab", b"x")], "archive-name-conflict"),
-    ([("files.xml", b"1"), ("Files.XML", b"2")], "archive-name-collision"),
-    ([("activities/forum_1/a.xml", b"1"), ("Activities/forum_1/a.xml", b"2")],
-     "archive-name-collision"),
-    ([("caf\u00e9.xml", b"1"), ("cafe\u0301.xml", b"2")], "archive-name-collision"),
-    ([("\u00c9T\u00c9.xml", b"1"), ("\u00e9t\u00e9.xml", b"2")], "archive-name-collision"),
 ])
 def test_tar_duplicates_and_conflicts(tmp_path, entries, code):
     assert_refused(code, write_tgz(tmp_path / "dup.mbz", entries, format=tarfile.GNU_FORMAT))
+
+
+COLLISIONS = [
+    [("files.xml", b"1"), ("Files.XML", b"2")],
+    [("activities/forum_1/a.xml", b"1"), ("Activities/forum_1/a.xml", b"2")],
+    [("caf\u00e9.xml", b"1"), ("cafe\u0301.xml", b"2")],
+    [("\u00c9T\u00c9.xml", b"1"), ("\u00e9t\u00e9.xml", b"2")],
+]
+
+
+@pytest.mark.parametrize("entries", COLLISIONS)
+@pytest.mark.parametrize("container", ["tar.gz", "zip", "folder"])
+def test_name_collisions_are_warnings_for_readers(tmp_path, entries, container):
+    """Only extraction on macOS or Windows would make one overwrite the other: reading
+    keeps both, and says so in ``warnings``."""
+    if container == "tar.gz":
+        path = write_tgz(tmp_path / "case.mbz", entries, format=tarfile.GNU_FORMAT)
+    elif container == "zip":
+        path = write_zip(tmp_path / "case.zip", entries)
+    else:
+        path = make_folder(tmp_path / "case", entries)
+    listed = read_everything(path)
+    assert sorted((m.name, m.size) for m in listed if not m.is_dir) == sorted(
+        (name, len(content)) for name, content in entries)
+    with open_backup(path) as backup:
+        warnings = backup.warnings
+    colliding = [m.name for m in listed if m.name in {name for name, _ in entries}]
+    assert [(w.code, w.member) for w in warnings] == [("archive-name-collision", colliding[1])]
+    assert "case or Unicode normalisation" in warnings[0].message
+
+
+@pytest.mark.parametrize("entries", COLLISIONS)
+def test_name_collisions_are_refused_where_names_reach_a_file_system(tmp_path, entries):
+    from mbx.archive.writer import ArchiveWriter
+
+    checker = base.EntryChecker(ArchiveLimits(), "x", refuse_collisions=True)
+    checker.admit(entries[0][0], base.EntryKind.FILE, 1, None)
+    with pytest.raises(ArchiveError) as caught:
+        checker.admit(entries[1][0], base.EntryKind.FILE, 1, None)
+    assert caught.value.code == "archive-name-collision"
+    writer = ArchiveWriter(tmp_path / "out.mbz")
+    writer.write(entries[0][0], b"1")
+    with pytest.raises(ArchiveError) as caught:
+        writer.write(entries[1][0], b"2")
+    assert caught.value.code == "archive-name-collision"
+    writer.abort()
 
 
 def test_tar_duplicate_after_the_member_asked_for_is_found_by_full_walks(tmp_path):
@@ -847,8 +889,6 @@ def test_names_differing_only_in_case_elsewhere_are_kept(tmp_path):
 
 
 def test_zip_duplicates(tmp_path):
-    assert_refused("archive-name-collision",
-                   write_zip(tmp_path / "case.zip", [("a.xml", b"1"), ("A.xml", b"2")]))
     assert_refused("archive-duplicate-name",
                    write_zip(tmp_path / "dup.zip", [("a.xml", b"1"), ("a.xml", b"2")]))
     assert_refused("archive-duplicate-name",
@@ -1219,3 +1259,353 @@ def test_inflater_choice():
     assert available_inflaters()[-1] == "zlib"
     with pytest.raises(ValueError):
         load_inflater("brotli")
+
+
+# -- what ls -l, info and cat say -------------------------------------------------------------
+
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "demo-course"
+#: the time Moodle's packer writes for directories and the index (format doc, §1.2)
+MOODLE_NO_TIME = 1356998400
+
+
+def moodle_tgz(path: Path, entries, *, index_entries=None, compressor=None) -> Path:
+    """A tar.gz laid out byte for byte as Moodle's packer writes it: the index first,
+    hand-made ustar headers, data padded to 512, two zero blocks, no record padding.
+    ``index_entries`` (default ``entries``) is what the index claims."""
+    index = moodle_index(entries if index_entries is None else index_entries)
+    parts = [ustar_entry(b".ARCHIVE_INDEX", index, mtime=MOODLE_NO_TIME)]
+    for name, content in entries:
+        if content is None:
+            parts.append(ustar_header(name.encode() + b"/", 0, b"5", mtime=MOODLE_NO_TIME))
+        else:
+            parts.append(ustar_entry(name.encode(), content))
+    data = b"".join(parts) + END
+    compressor = compressor or zlib.compressobj(6, zlib.DEFLATED, 31)
+    path.write_bytes(compressor.compress(data) + compressor.flush())
+    return path
+
+
+def run_mbx(args, capsys) -> tuple[int, str, str]:
+    from mbx.cli import main
+
+    with no_writes(), deadline(30):
+        code = main([str(arg) for arg in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def ls_long(path, capsys, *extra) -> tuple[int, list[dict] | dict, str]:
+    code, out, err = run_mbx(["ls", "-l", "--json", path, *extra], capsys)
+    return code, (json.loads(out) if code == 0 else None), err
+
+
+def tarfile_listing(path) -> list[tuple[str, int, bool]]:
+    with tarfile.open(path) as archive:
+        return [(strip_dot_slash(m.name), m.size if m.isfile() else 0, m.isdir())
+                for m in archive if strip_dot_slash(m.name) not in ("", ".")]
+
+
+def test_ls_long_takes_an_index_that_agrees_with_the_gzip_trailer(tmp_path, capsys,
+                                                                  counted_reads):
+    entries = moodle_like_entries()[1:] + [("files/ab", None),
+                                           ("files/ab/ab01", os.urandom(3 * MIB))]
+    path = moodle_tgz(tmp_path / "moodle.mbz", entries)
+    counted_reads.clear()
+    code, listed, err = ls_long(path, capsys)
+    assert code == 0 and "listing from .ARCHIVE_INDEX" in err
+    assert sum(counted_reads) < MIB  # the index and the trailer, not the 3 MiB member
+    assert [(m["name"], m["size"], m["is_dir"]) for m in listed] == tarfile_listing(path)
+    code, envelope, _ = ls_long(path, capsys, "--envelope")
+    assert envelope["source"] == "index" and envelope["warnings"] == []
+    assert envelope["members"] == listed
+
+
+def test_ls_long_shows_the_real_members_not_an_index_ghost(tmp_path, capsys):
+    """The index lists a member that is not there and omits one that is."""
+    entries = moodle_like_entries()[1:] + [("real.xml", b"<real/>\n" * 400)]
+    claimed = moodle_like_entries()[1:] + [("ghost.xml", b"<ghost/>")]
+    path = moodle_tgz(tmp_path / "ghost.mbz", entries, index_entries=claimed)
+    code, listed, err = ls_long(path, capsys)
+    assert code == 0, err
+    names = [m["name"] for m in listed]
+    assert "ghost.xml" not in names and "real.xml" in names
+    assert [(m["name"], m["size"], m["is_dir"]) for m in listed] == tarfile_listing(path)
+    assert "listing from a scan" in err
+
+
+def test_ls_long_of_an_archive_cut_in_half_fails_like_ls(tmp_path, capsys):
+    entries = [*_sample_entries(), ("files", None), ("files/ab", None),
+               ("files/ab/ab01", os.urandom(MIB))]
+    whole = moodle_tgz(tmp_path / "whole.mbz", entries)
+    assert run_mbx(["ls", "-l", whole], capsys)[0] == run_mbx(["ls", whole], capsys)[0] == 0
+    cut = tmp_path / "cut.mbz"
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+    codes = {}
+    for command in (["ls"], ["ls", "-l"]):
+        code, _, err = run_mbx([*command, "--json", cut], capsys)
+        codes[" ".join(command)] = code, json.loads(err)["error"]["code"]
+    assert codes["ls -l"] == (1, "archive-truncated-gzip")
+    assert codes["ls -l"] == codes["ls"]
+
+
+def test_ls_long_of_a_real_backup_edited_after_packing_prints_the_real_sizes(corpus, capsys):
+    path = corpus / "moodle__moodle" / "question_attempts_missing_users.mbz"
+    with tarfile.open(path) as archive:
+        first = archive.next()
+        claimed = {line.split("\t")[0]: int(line.split("\t")[2]) for line in
+                   archive.extractfile(first).read().decode().splitlines()[1:]}
+        real = {m.name: m.size for m in archive if m.isfile()}
+    assert claimed["users.xml"] != real["users.xml"]  # the corpus item is as described
+    code, listed, err = ls_long(path, capsys)
+    assert code == 0
+    assert {m["name"]: m["size"] for m in listed if not m["is_dir"]} == real
+    assert "listing from a scan" in err
+
+
+def _index_tells_the_truth(path) -> bool:
+    """Independently of mbx: the index is first and names every later entry, with its size."""
+    with tarfile.open(path) as archive:
+        members = archive.getmembers()
+        if members[0].name != ".ARCHIVE_INDEX":
+            return False
+        lines = archive.extractfile(members[0]).read().decode().splitlines()[1:]
+    claimed = [(line.split("\t")[0].rstrip("/"), int(line.split("\t")[2])) for line in lines]
+    return claimed == [(m.name.rstrip("/"), m.size) for m in members[1:]]
+
+
+def test_ls_long_of_every_real_tar_gz_is_what_tarfile_reads(corpus, capsys):
+    from mbx.archive import list_members
+
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    sources = []
+    for entry in manifest:
+        if entry["container"] != "tar.gz":
+            continue
+        path = corpus / entry["item"]
+        listing = list_members(path)
+        sources.append(listing.source)
+        assert listing.source == ("index" if _index_tells_the_truth(path) else "scan"), path
+        expected, _, _self_links = tarfile_view(path)  # self-links left out, as mbx ignores them
+        assert [(m.name, m.size, m.is_dir) for m in listing] == expected, path
+        # a listing from the index is the listing a scan gives
+        with open_backup(path) as backup:
+            scanned = [(m.name, m.size, m.is_dir) for m in backup.members()]
+        assert [(m.name, m.size, m.is_dir) for m in listing] == scanned
+    assert sources.count("index") >= 30 and sources.count("scan") >= 5
+
+
+def test_ls_long_gives_directories_the_newest_time_below_them(corpus, capsys):
+    path = corpus / "moodle__moodle" / "moodle_311_quiz.mbz"
+    with tarfile.open(path) as archive:
+        members = archive.getmembers()
+    newest: dict[str, int] = {}
+    for member in members:
+        if member.isfile() and member.mtime != MOODLE_NO_TIME:
+            parts = member.name.split("/")
+            for depth in range(1, len(parts)):
+                folder = "/".join(parts[:depth])
+                newest[folder] = max(newest.get(folder, 0), member.mtime)
+    assert {m.mtime for m in members if m.isdir()} == {MOODLE_NO_TIME}  # what Moodle writes
+    code, listed, _ = ls_long(path, capsys)
+    folders = {m["name"]: m["mtime"] for m in listed if m["is_dir"]}
+    assert folders and folders == {name: newest[name] for name in folders}
+    code, out, _ = run_mbx(["ls", "-l", path], capsys)
+    assert code == 0 and "?" not in out and "2013-01-01" not in out.replace(
+        ".ARCHIVE_INDEX", "").split("\n", 1)[1]
+
+
+def _bomb_tgz(path: Path, size: int = 64 * MIB) -> Path:
+    """A Moodle-laid-out backup whose truthful index lists a member of ``size`` zeros."""
+    zeros = [("files", None), ("files/00", None), ("files/00/zeros", size)]
+    entries = [("moodle_backup.xml", MOODLE_BACKUP_XML)]
+    index = moodle_index(entries + [(name, None if size is None else b"") for name, size in
+                                    zeros]).replace(b"files/00/zeros\tf\t0",
+                                                    b"files/00/zeros\tf\t%d" % size)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(path, "wb") as file:
+        file.write(compressor.compress(ustar_entry(b".ARCHIVE_INDEX", index,
+                                                   mtime=MOODLE_NO_TIME)))
+        file.write(compressor.compress(ustar_entry(b"moodle_backup.xml", MOODLE_BACKUP_XML)))
+        file.write(compressor.compress(ustar_header(b"files/", 0, b"5")
+                                       + ustar_header(b"files/00/", 0, b"5")
+                                       + ustar_header(b"files/00/zeros", size)))
+        for _ in range(size // MIB):
+            file.write(compressor.compress(bytes(MIB)))
+        file.write(compressor.compress(END) + compressor.flush())
+    return path
+
+
+def test_max_ratio_flag_refuses_a_bomb_at_the_default_and_reads_it_when_raised(tmp_path, capsys):
+    path = _bomb_tgz(tmp_path / "bomb.mbz")
+    for command in (["ls", "-l"], ["info"], ["cat", path, "files/00/zeros"]):
+        args = command if command[0] == "cat" else [*command, path]
+        code, out, err = run_mbx(args, capsys)
+        assert code == 1 and out == "", command
+        assert "archive-ratio-exceeded" in err and "--max-ratio" in err, err
+    code, listed, _ = ls_long(path, capsys, "--max-ratio", "5000")
+    assert code == 0
+    assert [(m["name"], m["size"]) for m in listed if not m["is_dir"]][-1] == (
+        "files/00/zeros", 64 * MIB)
+    assert run_mbx(["info", path, "--max-ratio", "5000"], capsys)[0] == 0
+
+
+def test_cat_of_a_bomb_writes_nothing_before_the_verdict(tmp_path):
+    from mbx.inspect import copy_member
+
+    path = _bomb_tgz(tmp_path / "bomb.mbz")
+    out = io.BytesIO()
+    with no_writes(), deadline(), pytest.raises(ArchiveError) as caught:
+        copy_member(path, "files/00/zeros", out)
+    assert caught.value.code == "archive-ratio-exceeded"
+    assert out.getvalue() == b""
+    assert copy_member(path, "files/00/zeros", out,
+                       limits=ArchiveLimits(max_ratio=5000)) == 64 * MIB
+
+
+#: Hostile entries placed after moodle_backup.xml, where commands that read only the
+#: start of a tar.gz never looked: (entry for tar_bytes, the code every command gives).
+LATE_HOSTILE = {
+    "traversal": (("../../evil.sh", b"#!/bin/sh\n"), "archive-parent-reference"),
+    "absolute": (("/etc/cron.d/evil", b"* * * * * root true\n"), "archive-absolute-name"),
+    "symlink": (("files/link", b"", {"type": tarfile.SYMTYPE, "linkname": "/etc/passwd"}),
+                "archive-symlink"),
+    "hardlink": (("files/hard", b"", {"type": tarfile.LNKTYPE, "linkname": "users.xml"}),
+                 "archive-hardlink"),
+    "duplicate": (("moodle_backup.xml", b"<other/>"), "archive-duplicate-name"),
+}
+
+
+def _sample_entries():
+    return [(str(file.relative_to(SAMPLE)), file.read_bytes() if file.is_file() else None)
+            for file in sorted(SAMPLE.rglob("*"))]
+
+
+@pytest.mark.parametrize("kind", sorted(LATE_HOSTILE))
+def test_info_and_cat_give_the_verdict_of_ls_and_verify(tmp_path, capsys, kind):
+    entry, code = LATE_HOSTILE[kind]
+    sound = write_tgz(tmp_path / "sound.mbz", _sample_entries(), format=tarfile.GNU_FORMAT)
+    assert run_mbx(["info", sound], capsys)[0] == 0
+    assert run_mbx(["cat", sound, "moodle_backup.xml"], capsys)[1] == (
+        SAMPLE / "moodle_backup.xml").read_text()
+    path = write_tgz(tmp_path / f"{kind}.mbz", [*_sample_entries(), entry],
+                     format=tarfile.GNU_FORMAT)
+    for command in (["ls", path], ["ls", "-l", path], ["info", path],
+                    ["cat", path, "moodle_backup.xml"], ["info", "--json", path]):
+        status, out, err = run_mbx(command, capsys)
+        assert status == 1 and out == "", (command, out)
+        assert code in err, (command, err)
+
+
+def test_info_and_cat_of_a_late_bomb_are_refused(tmp_path, capsys):
+    path = tmp_path / "late-bomb.mbz"
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(path, "wb") as file:
+        for name, content in _sample_entries():
+            if content is None:
+                file.write(compressor.compress(ustar_header(name.encode() + b"/", 0, b"5")))
+            else:
+                file.write(compressor.compress(ustar_entry(name.encode(), content)))
+        file.write(compressor.compress(ustar_header(b"files/zeros", 64 * MIB)))
+        for _ in range(64):
+            file.write(compressor.compress(bytes(MIB)))
+        file.write(compressor.compress(END) + compressor.flush())
+    for command in (["info", path], ["cat", path, "moodle_backup.xml"]):
+        status, out, err = run_mbx(command, capsys)
+        assert (status, out) == (1, "") and "archive-ratio-exceeded" in err, command
+    assert run_mbx(["info", path, "--max-ratio", "5000"], capsys)[0] == 0
+
+
+def test_check_is_one_pass_made_once(tmp_path, counted_reads):
+    path = write_tgz(tmp_path / "big.mbz", _big_member_entries(2 * MIB)[0])
+    with open_backup(path) as backup:
+        counted_reads.clear()
+        backup.check()
+        first = sum(counted_reads)
+        assert first >= path.stat().st_size
+        backup.check()
+        assert backup.warnings == () and backup.ignored == ()
+        assert sum(counted_reads) == first
+
+
+def test_a_real_1_9_backup_with_a_case_collision_lists_with_a_warning(corpus, tmp_path, capsys):
+    """The corpus's Moodle 1.9 backup, given course files whose names differ only in case."""
+    from mbx.archive import ArchiveWarning
+
+    folder = tmp_path / "moodle19"
+    shutil.copytree(corpus / "moodle__moodle" / "moodle1-converter-fixtures", folder)
+    (folder / "course_files").mkdir()
+    (folder / "course_files" / "Photo.JPG").write_bytes(b"\xff\xd8\xff" + b"1" * 100)
+    (folder / "course_files" / "photo.jpg").write_bytes(b"\xff\xd8\xff" + b"2" * 200)
+    code, out, err = run_mbx(["ls", folder], capsys)
+    assert code == 0 and "Moodle 2.0 Test Restore" in out, err
+    code, listed, err = ls_long(folder, capsys)
+    assert code == 0 and "archive-name-collision" in err
+    expected = sorted((str(f.relative_to(folder)), f.stat().st_size) for f in folder.rglob("*")
+                      if f.is_file())
+    assert sorted((m["name"], m["size"]) for m in listed if not m["is_dir"]) == expected
+    with open_backup(folder) as backup:
+        assert backup.format == "moodle1"
+        assert [(type(w), w.code, w.member) for w in backup.warnings] == [
+            (ArchiveWarning, "archive-name-collision", "course_files/photo.jpg")]
+
+
+def test_limit_flags_reach_archive_limits():
+    from mbx.cli import _LIMIT_FLAGS, _archive_limits, build_parser
+
+    parser = build_parser()
+    defaults = ArchiveLimits()
+    for command in (["ls"], ["ls", "-l"], ["info"], ["verify"], ["cat", "x", "m"]):
+        backup = [] if command[0] == "cat" else ["x"]
+        args = parser.parse_args([*command, *backup, "--max-ratio", "1e4", "--max-member-size",
+                                  "1.5G", "--max-total-size", "64G", "--max-members", "7"])
+        assert _archive_limits(args) == ArchiveLimits(
+            max_ratio=10_000, max_member_size=3 << 29, max_total_size=64 << 30, max_members=7)
+        assert _archive_limits(parser.parse_args([*command, *backup])) == defaults
+    for flag in ("--max-ratio", "--max-members", "--max-total-size"):
+        with pytest.raises(SystemExit) as caught:
+            parser.parse_args(["ls", "x", flag, "0"])
+        assert caught.value.code == 2
+    # each flag's help names the default ArchiveLimits really has
+    shown = {"max_ratio": "200", "max_member_size": "16G", "max_total_size": "64G",
+             "max_members": "1000000"}
+    from mbx.units import parse_size
+    for field, (_, _, text) in _LIMIT_FLAGS.items():
+        assert f"(default {shown[field]})" in text
+        assert parse_size(shown[field]) == getattr(defaults, field)
+
+
+@pytest.mark.parametrize("field, limits, flag", [
+    ("max_members", ArchiveLimits(max_members=3), "--max-members"),
+    ("max_member_size", ArchiveLimits(max_member_size=100), "--max-member-size"),
+    ("max_total_size", ArchiveLimits(max_total_size=200), "--max-total-size"),
+])
+def test_limit_refusals_name_their_flag(tmp_path, field, limits, flag):
+    path = write_tgz(tmp_path / "x.mbz", [(f"f{i}.xml", b"x" * 150) for i in range(5)])
+    error = assert_refused({"max_members": "archive-too-many-members",
+                            "max_member_size": "archive-member-too-large",
+                            "max_total_size": "archive-too-large"}[field], path, limits)
+    assert flag in error.message and f"ArchiveLimits.{field}" in error.message
+
+
+def test_a_long_index_parses_like_a_line_by_line_reading(tmp_path):
+    """Over a megabyte of index, plain lines read in blocks, others one by one."""
+    lines, expected = [], []
+    for n in range(30_000):
+        name = f"files/{n % 256:02x}/{n:040x}" if n % 7 else f"activities/page_{n}/caf\u00e9.xml"
+        mtime = "?" if n % 5 == 0 else str(1_700_000_000 + n)
+        kind = "d" if n % 11 == 0 else "f"
+        lines.append(f"{name}{'/' if kind == 'd' else ''}\t{kind}\t{n}\t{mtime}\n")
+        expected.append((name, n, None if mtime == "?" else int(mtime), kind == "d"))
+    text = f"Moodle archive file index. Count: {len(lines)}\n{''.join(lines)}".encode()
+    assert len(text) > MIB
+    for body in (text, text.rstrip(b"\n")):  # the last line with or without its newline
+        entries = parse_archive_index(io.BytesIO(body))
+        assert [(e.name, e.size, e.mtime, e.is_dir) for e in entries] == expected
+    plain = text.replace("caf\u00e9".encode(), b"cafe")
+    assert len(parse_archive_index(io.BytesIO(plain))) == len(lines)
+    with pytest.raises(ArchiveError) as caught:
+        parse_archive_index(io.BytesIO(plain + b"extra\tf\t1\t1\n"))
+    assert caught.value.line == len(lines) + 2
+    with pytest.raises(ArchiveError) as caught:
+        parse_archive_index(io.BytesIO(plain.replace(b"\t9\t", b"\tnine\t", 1)))
+    assert caught.value.line == 11 and "not 'path" in caught.value.message

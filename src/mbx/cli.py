@@ -28,7 +28,7 @@ from typing import Sequence
 import mbx
 from mbx.errors import Cancelled, MbxError
 from mbx.output import Output, add_output_flags, error_dict
-from mbx.units import format_size
+from mbx.units import format_size, parse_size
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_BUG, EXIT_WARNINGS, EXIT_UNSUPPORTED = 0, 1, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130
@@ -52,6 +52,51 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
+def _positive(convert, what: str):
+    """An argparse type: ``convert(text)``, refused unless it is a positive number."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            raise argparse.ArgumentTypeError(f"{what} must be a positive number, got {text!r}")
+        return value
+    return parse
+
+
+#: ``--flag``s of the limits parent parser: ArchiveLimits field -> (type, metavar, help).
+_LIMIT_FLAGS = {
+    "max_ratio": (_positive(float, "ratio"), "N",
+                  "refuse a tar.gz (or zip member) that inflates more than N times its "
+                  "compressed size, the decompression-bomb check (default 200)"),
+    "max_member_size": (_positive(parse_size, "size"), "SIZE",
+                        "refuse a member larger than SIZE, e.g. 32G (default 16G)"),
+    "max_total_size": (_positive(parse_size, "size"), "SIZE",
+                       "refuse a backup whose members add up to more than SIZE (default 64G)"),
+    "max_members": (_positive(int, "count"), "N",
+                    "refuse a backup of more than N members (default 1000000)"),
+}
+
+
+def _limits_parent() -> argparse.ArgumentParser:
+    """The archive-limit flags every command that reads a backup takes."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("archive limits (raise one to read a backup refused by it)")
+    for field, (kind, metavar, text) in _LIMIT_FLAGS.items():
+        group.add_argument("--" + field.replace("_", "-"), dest=field, type=kind,
+                           metavar=metavar, help=text)
+    return parent
+
+
+def _archive_limits(args):
+    """The :class:`~mbx.archive.ArchiveLimits` the command line asks for (defaults elsewhere)."""
+    from mbx.archive import ArchiveLimits
+
+    return ArchiveLimits(**{field: getattr(args, field) for field in _LIMIT_FLAGS
+                            if getattr(args, field, None) is not None})
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     # accepted before or after the subcommand; SUPPRESS keeps a later default from
@@ -66,27 +111,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction, nargs=0,
                         help="show the version and which implementation runs, then exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    limits = _limits_parent()
 
-    def command(name: str, help: str, **kwargs) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help, description=help, parents=[common],
+    def command(name: str, help: str, *, reads_backup: bool = False,
+                **kwargs) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help,
+                                   parents=[common, limits] if reads_backup else [common],
                                    **kwargs)
 
-    ls = command("ls", "what a backup holds: course, sections, activities, counts")
+    ls = command("ls", "what a backup holds: course, sections, activities, counts",
+                 reads_backup=True)
     ls.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
     ls.add_argument("-l", dest="long", action="store_true",
                     help="list every member with size and time, like tar tv")
     add_output_flags(ls, stream=True)
+    ls.add_argument("--envelope", action="store_true",
+                    help="with -l --json: one object {source, warnings, members} instead of "
+                         "the list of members")
 
-    info = command("info", "all settings and the full information block")
+    info = command("info", "all settings and the full information block", reads_backup=True)
     info.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
     add_output_flags(info)
 
-    cat = command("cat", "stream one member of a backup to stdout")
+    cat = command("cat", "stream one member of a backup to stdout", reads_backup=True)
     cat.add_argument("backup", help=".mbz file or extracted backup folder")
     cat.add_argument("member", help="member name, e.g. moodle_backup.xml")
 
     records = command(
         "records", "stream the records of one element path of an XML file or backup member",
+        reads_backup=True,
         usage="mbx records [-h] [--grouped] [--below RELPATH] [--json | --nl] "
               "(FILE | BACKUP MEMBER) PATH")
     records.add_argument("source", nargs="+", metavar="ARG",
@@ -98,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="with --grouped: a descendant to collect (repeatable)")
     add_output_flags(records, stream=True)
 
-    verify = command("verify", "check a backup is sound: XML, blobs, references, folders, index")
+    verify = command("verify", "check a backup is sound: XML, blobs, references, folders, index",
+                     reads_backup=True)
     verify.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
     verify.add_argument("--strict", action="store_true",
                         help=f"warnings fail too (exit {EXIT_WARNINGS} when there are no errors)")
@@ -213,11 +267,12 @@ def _ls(args) -> int:
     if args.long:  # from the index alone: no XML machinery to load
         from mbx.archive import list_members
 
-        return _ls_members(list_members(args.backup), args.json)
+        listing = list_members(args.backup, limits=_archive_limits(args))
+        return _ls_members(listing, args.json, envelope=args.envelope)
     from mbx.inspect import summarize
 
     with _progress(args, "reading") as progress:
-        result = summarize(args.backup, progress=progress)
+        result = summarize(args.backup, progress=progress, limits=_archive_limits(args))
     if args.json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -351,7 +406,28 @@ def summary_lines(result: dict, width: int = 100) -> list[str]:
     return lines
 
 
-def _ls_members(members, as_json: bool) -> int:
+#: What ``mbx ls -l`` says on stderr about where its listing comes from.
+_LISTING_SOURCES = {
+    "index": "listing from .ARCHIVE_INDEX (its length agrees with the gzip trailer)",
+    "scan": "listing from a scan of the archive's entries, each one checked",
+}
+
+
+def _ls_members(members, as_json: bool, *, envelope: bool = False) -> int:
+    """``mbx ls -l``: one line (or JSON object) per member, written as it comes.
+
+    ``members`` is a :class:`~mbx.archive.Listing` (or any iterable of
+    MemberInfo): its ``source`` and ``warnings`` go to stderr, or with
+    ``envelope`` into the JSON object ``{"source", "warnings", "members"}``.
+    """
+    source = getattr(members, "source", None)
+    warnings = getattr(members, "warnings", ())
+    envelope = envelope and as_json
+    if not envelope:
+        if source is not None:
+            print(f"mbx: {_LISTING_SOURCES[source]}", file=sys.stderr)
+        for warning in warnings:
+            print(f"mbx: warning: {warning.message} ({warning.code})", file=sys.stderr)
     if as_json:  # the same text as json.dumps of the whole list, written as it comes
         count = 0
 
@@ -362,8 +438,13 @@ def _ls_members(members, as_json: bool) -> int:
                     {"name": m.name, "size": m.size, "mtime": m.mtime, "is_dir": m.is_dir})
                 count += 1
 
+        if envelope:
+            found = [{"code": w.code, "message": w.message, "member": w.member} for w in warnings]
+            sys.stdout.write(f'{{"source": {json.dumps(source)}, '
+                             f'"warnings": {json.dumps(found)}, "members": ')
         _write_batched(items())
-        sys.stdout.write("]\n" if count else "[]\n")
+        sys.stdout.write("]" if count else "[]")
+        sys.stdout.write("}\n" if envelope else "\n")
         return EXIT_OK
     dates: dict[int | None, str] = {None: "?" * 16}  # backups share a handful of mtimes
 
@@ -395,7 +476,7 @@ def _write_batched(pieces, batch_size: int = 4096) -> None:
 def _info(args) -> int:
     from mbx.inspect import describe
 
-    data = describe(args.backup)
+    data = describe(args.backup, limits=_archive_limits(args))
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -421,7 +502,7 @@ def _info(args) -> int:
 def _cat(args) -> int:
     from mbx.inspect import copy_member
 
-    copy_member(args.backup, args.member, sys.stdout.buffer)
+    copy_member(args.backup, args.member, sys.stdout.buffer, limits=_archive_limits(args))
     sys.stdout.buffer.flush()
     return EXIT_OK
 
@@ -458,8 +539,10 @@ def _records(args) -> int:
     if len(where) == 2:
         from mbx.archive import open_backup
 
-        with open_backup(where[0]) as backup, backup.open(where[1]) as stream:
-            output.stream(records(stream, where[1]), to_dict=dict, to_text=to_text)
+        with open_backup(where[0], limits=_archive_limits(args)) as backup:
+            backup.check()  # the whole archive's verdict before a record is written
+            with backup.open(where[1]) as stream:
+                output.stream(records(stream, where[1]), to_dict=dict, to_text=to_text)
         source = f"{where[1]} of {where[0]}"
     elif where[0] == "-":
         output.stream(records(sys.stdin.buffer, "<stdin>"), to_dict=dict, to_text=to_text)
@@ -477,7 +560,7 @@ def _verify(args) -> int:
     from mbx.verification import verify
 
     with _progress(args, "verifying") as progress:
-        report = verify(args.backup, progress=progress)
+        report = verify(args.backup, progress=progress, limits=_archive_limits(args))
     status = (EXIT_REFUSED if report.errors else
               EXIT_WARNINGS if args.strict and report.warnings else EXIT_OK)
     if args.json:

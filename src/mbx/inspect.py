@@ -76,9 +76,11 @@ def describe(backup: Backup | str | os.PathLike, *,
 
     A Moodle 1.9 backup answers with the same keys (what its ``INFO`` and
     course ``HEADER`` hold, ``None`` or empty lists for the rest) and its raw
-    ``INFO`` block under ``moodle1``, which is ``None`` for moodle2.
+    ``INFO`` block under ``moodle1``, which is ``None`` for moodle2. The whole
+    backup passes the archive checks first (``Backup.check``).
     """
     with _opened(backup, limits) as opened:
+        opened.check()
         if opened.format == "moodle1":
             with opened.open(_M1_FILE) as stream:
                 found = _read_moodle1(stream, _M1_FILE)
@@ -474,14 +476,20 @@ def _summarize_moodle1(backup: Backup, progress) -> dict[str, Any]:
         counts=counts, file_bytes=dict.fromkeys(FILE_OWNERS), sizes=sizes)
 
 
-def copy_member(path: str | os.PathLike, name: str, out: BinaryIO) -> int:
-    """Streams one member to ``out``; returns the number of bytes written."""
-    with open_backup(path) as backup, backup.open(name) as stream:
-        written = 0
-        while chunk := stream.read(1 << 20):
-            out.write(chunk)
-            written += len(chunk)
-        return written
+def copy_member(backup: Backup | str | os.PathLike, name: str, out: BinaryIO, *,
+                limits: ArchiveLimits | None = None) -> int:
+    """Streams one member to ``out``; returns the number of bytes written.
+
+    Nothing is written before the whole backup has passed the archive checks
+    (``Backup.check``): a refused archive leaves ``out`` untouched."""
+    with _opened(backup, limits) as opened:
+        opened.check()
+        with opened.open(name) as stream:
+            written = 0
+            while chunk := stream.read(1 << 20):
+                out.write(chunk)
+                written += len(chunk)
+            return written
 
 
 __all__ = ["COUNT_KEYS", "FILE_OWNERS", "SETTINGS", "copy_member", "count_records", "describe",

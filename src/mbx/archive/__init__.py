@@ -8,7 +8,8 @@ layer (``mbx.xml``) and the consumers above it::
 
     with open_backup("course.mbz") as backup:
         print(backup.kind, backup.format)            # "tar.gz", "moodle2"
-        index = backup.read_index()                  # instant listing, or None
+        index = backup.read_index()                  # what the index claims, or None
+        backup.check()                               # the whole file's verdict, once
         with backup.open("moodle_backup.xml") as stream:
             ...
         for info, stream in backup.iter_members():   # one pass, archive order
@@ -23,11 +24,12 @@ which format), ``inflate`` (gzip, with the fastest decompressor installed),
 with a stable ``code``; nothing is ever extracted or written.
 """
 
-from mbx.archive.backup import Backup, list_members, open_backup
-from mbx.archive.base import ARCHIVE_INDEX_NAME, ArchiveLimits, IgnoredMember, MemberInfo
+from mbx.archive.backup import Backup, Listing, list_members, open_backup
+from mbx.archive.base import (ARCHIVE_INDEX_NAME, ArchiveLimits, ArchiveWarning, IgnoredMember,
+                              MemberInfo)
 from mbx.archive.index import parse_archive_index
 from mbx.archive.inflate import available_inflaters, inflater
 
-__all__ = ["ARCHIVE_INDEX_NAME", "ArchiveLimits", "Backup", "IgnoredMember", "MemberInfo",
-           "available_inflaters", "inflater", "list_members", "open_backup",
-           "parse_archive_index"]
+__all__ = ["ARCHIVE_INDEX_NAME", "ArchiveLimits", "ArchiveWarning", "Backup", "IgnoredMember",
+           "Listing", "MemberInfo", "available_inflaters", "inflater", "list_members",
+           "open_backup", "parse_archive_index"]

@@ -20,22 +20,27 @@ import contextlib
 import io
 import os
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Literal, Protocol
 
-from mbx.archive.base import ARCHIVE_INDEX_NAME, ArchiveLimits, IgnoredMember, MemberInfo
+import msgspec
+
+from mbx.archive.base import (ARCHIVE_INDEX_NAME, MOODLE_UNKNOWN_MTIME, ArchiveLimits,
+                              ArchiveWarning, IgnoredMember, MemberInfo)
 from mbx.archive.detect import detect_format, sniff_container
 from mbx.archive.index import parse_archive_index
 from mbx.archive.tar_reader import TarGzContainer
 from mbx.errors import ArchiveError
 
-__all__ = ["Backup", "list_members", "open_backup"]
+__all__ = ["Backup", "Listing", "list_members", "open_backup"]
 
 
 class _Container(Protocol):
     kind: str
     ignored: tuple[IgnoredMember, ...] | None
+    warnings: tuple[ArchiveWarning, ...] | None
 
     def members(self) -> Iterator[MemberInfo]: ...
+    def check(self) -> None: ...
     def iter_members(self) -> Iterator[tuple[MemberInfo, io.BufferedReader]]: ...
     def open(self, name: str) -> io.BufferedReader: ...
     def close(self) -> None: ...
@@ -52,12 +57,68 @@ def _container_class(kind: str) -> type:
     return TarGzContainer
 
 
-def list_members(path: str | os.PathLike[str]) -> Iterator[MemberInfo]:
-    """Every member with size and time, like ``tar tv``: read from ``.ARCHIVE_INDEX``
-    when it is the first entry (a few kilobytes, whatever the size), else a scan."""
-    with open_backup(path) as backup:
-        index = backup.read_index(only_if_first=True)
-        yield from index if index is not None else backup.members()
+class Listing(msgspec.Struct, frozen=True):
+    """Every member of a backup with size and time, as :func:`list_members` gives it.
+
+    Iterating gives the :class:`MemberInfo` records in archive order.
+    ``source`` says where they come from: ``"index"`` (a tar.gz's
+    ``.ARCHIVE_INDEX``, whose length was checked against the gzip trailer) or
+    ``"scan"`` (a full pass over the container, or a zip's directory or a
+    folder's walk, checked whole). ``ignored`` and ``warnings`` are those of
+    :class:`Backup`.
+    """
+
+    members: list[MemberInfo]
+    source: Literal["index", "scan"]
+    ignored: tuple[IgnoredMember, ...] = ()
+    warnings: tuple[ArchiveWarning, ...] = ()
+
+    def __iter__(self) -> Iterator[MemberInfo]:
+        return iter(self.members)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+
+def list_members(path: str | os.PathLike[str], *, limits: ArchiveLimits = ArchiveLimits()
+                 ) -> Listing:
+    """Every member with size and time, like ``tar tv``, or an ArchiveError as a scan gives.
+
+    A tar.gz whose ``.ARCHIVE_INDEX`` passes the check of
+    :meth:`TarGzContainer.index_listing <mbx.archive.tar_reader.TarGzContainer.index_listing>`
+    is listed from it (a few kilobytes read, whatever the size), anything else
+    by a full pass with data skipped, which also finds truncation and every
+    refusal. Directories whose time is unknown (``?`` in the index, Moodle's
+    placeholder time in a tar header) get the newest time of what they hold.
+    """
+    with open_backup(path, limits=limits) as backup:
+        return backup.listing()
+
+
+def _with_directory_times(members: list[MemberInfo]) -> list[MemberInfo]:
+    """``members``, each directory of unknown time given the newest known time below it.
+
+    Moodle knows no time for directories: it writes ``?`` in the index and
+    2013-01-01 00:00 (:data:`~mbx.archive.base.MOODLE_UNKNOWN_MTIME`) in
+    their tar headers; the files below them carry real times.
+    """
+    unknown = (None, MOODLE_UNKNOWN_MTIME)
+    newest: dict[str, int] = {}
+    for member in members:
+        mtime = member.mtime
+        if mtime in unknown:
+            continue
+        parent = member.name
+        while (cut := parent.rfind("/")) > 0:
+            parent = parent[:cut]
+            if newest.get(parent, -1) >= mtime:
+                break  # and so is every directory above it
+            newest[parent] = mtime
+    if not newest:
+        return members
+    return [msgspec.structs.replace(member, mtime=newest[member.name])
+            if member.is_dir and member.mtime in unknown and member.name in newest else member
+            for member in members]
 
 
 def open_backup(path: str | os.PathLike[str], *, limits: ArchiveLimits = ArchiveLimits()
@@ -120,18 +181,46 @@ class Backup:
         with contextlib.closing(self._container.members()) as members:
             return detect_format(members)
 
+    def listing(self) -> Listing:
+        """Every member with size and time, and where they come from: see :func:`list_members`."""
+        container = self._container
+        if isinstance(container, TarGzContainer):
+            indexed = container.index_listing()
+            if indexed is not None:
+                return Listing(_with_directory_times(indexed.members), "index",
+                               indexed.ignored, indexed.warnings)
+        members = list(container.members())
+        return Listing(_with_directory_times(members), "scan", self.ignored, self.warnings)
+
+    def check(self) -> None:
+        """Raises the ArchiveError a full read would raise, before anything is trusted.
+
+        zip and folder backups are checked whole when they open. A tar.gz is
+        checked as it is read, so a command that reads only the start of it
+        (one member, the format) calls this first: one full pass with data
+        skipped (unsafe names, links, duplicates, bombs, truncation, data after
+        the end), made once per backup and not at all if a full walk has
+        already finished.
+        """
+        self._container.check()
+
     @property
     def ignored(self) -> tuple[IgnoredMember, ...]:
         """Entries left out on purpose (see :class:`IgnoredMember` for the reasons).
 
         macOS ``._*`` and ``__MACOSX/`` litter, and tar hard links that repeat
-        the file they name. For a tar.gz this needs a full pass, made here if
-        none has finished yet.
+        the file they name. For a tar.gz this needs the full pass of :meth:`check`.
         """
-        if self._container.ignored is None:
-            for _ in self._container.members():
-                pass
+        self.check()
         return self._container.ignored or ()
+
+    @property
+    def warnings(self) -> tuple[ArchiveWarning, ...]:
+        """What is odd about the container but harmless to read (:class:`ArchiveWarning`):
+        today, member paths that differ only in case or Unicode normalisation.
+        For a tar.gz this needs the full pass of :meth:`check`."""
+        self.check()
+        return self._container.warnings or ()
 
     def members(self) -> Iterator[MemberInfo]:
         """Every member (files and directories) in archive order, ignored ones left out."""

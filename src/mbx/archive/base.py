@@ -22,11 +22,15 @@ import msgspec
 
 from mbx.errors import ArchiveError
 
-__all__ = ["ARCHIVE_INDEX_NAME", "ArchiveLimits", "EntryChecker", "EntryKind", "IgnoredMember",
-           "MemberInfo", "ignore_reason", "normalize_member_name", "open_archive_file", "refuse"]
+__all__ = ["ARCHIVE_INDEX_NAME", "ArchiveLimits", "ArchiveWarning", "EntryChecker", "EntryKind",
+           "IgnoredMember", "MOODLE_UNKNOWN_MTIME", "MemberInfo", "ignore_reason", "limit_hint",
+           "normalize_member_name", "open_archive_file", "refuse"]
 
 #: Name of the listing Moodle writes as the first entry of a tar.gz (format doc, §1.3).
 ARCHIVE_INDEX_NAME = ".ARCHIVE_INDEX"
+#: The time Moodle's packer writes into a tar header when it knows none (2013-01-01
+#: 00:00 UTC): directories, the index, content made in memory (format doc, §1.2).
+MOODLE_UNKNOWN_MTIME = 1356998400
 
 _KIB, _MIB, _GIB = 1 << 10, 1 << 20, 1 << 30
 
@@ -59,6 +63,19 @@ class IgnoredMember(msgspec.Struct, frozen=True):
     reason: str
 
 
+class ArchiveWarning(msgspec.Struct, frozen=True):
+    """Something odd about a container that is harmless to read it.
+
+    ``code`` is stable (``archive-name-collision``: two member paths differ
+    only in case or Unicode normalisation, so extracted on macOS or Windows
+    one would overwrite the other); ``member`` names the member concerned.
+    """
+
+    code: str
+    message: str
+    member: str
+
+
 class ArchiveLimits(msgspec.Struct, frozen=True):
     """Bounds applied while reading a container; each has its own error code when hit.
 
@@ -69,7 +86,8 @@ class ArchiveLimits(msgspec.Struct, frozen=True):
     gzip stream of a tar.gz and for each zip member, once the output passes
     ``ratio_applies_after`` bytes. ``max_name_length`` is in bytes of UTF-8.
     Defaults are generous; raise one by passing a new value:
-    ``ArchiveLimits(max_total_size=256 << 30)``.
+    ``ArchiveLimits(max_total_size=256 << 30)`` (on the command line,
+    ``--max-total-size 256G``; every field but the last two has its flag).
 
     Codes: ``archive-member-too-large``, ``archive-too-large``,
     ``archive-too-many-members``, ``archive-ratio-exceeded``,
@@ -117,6 +135,12 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 #: Names every check passes at once: ASCII components that start with a letter,
 #: digit, ``_`` or ``-`` (so never ``.`` or ``..``), joined by single slashes.
 _PLAIN_NAME = re.compile(r"[\w\-][\w.\-]*(?:/[\w\-][\w.\-]*)*/?", re.ASCII)
+
+
+def limit_hint(field: str) -> str:
+    """How to raise the limit ``field`` of :class:`ArchiveLimits`, for refusal messages:
+    the command-line flag and the library's field."""
+    return f"raise it with --{field.replace('_', '-')} or ArchiveLimits.{field} to read it"
 
 
 def refuse(code: str, message: str, source: str | None, *, line: int | None = None
@@ -178,9 +202,9 @@ def _normalize_checked(raw: str, *, source: str | None, max_length: int) -> tupl
 
 def ignore_reason(name: str) -> str | None:
     """Why a normalised name is macOS litter to leave out, or None to keep it."""
-    if name == "__MACOSX" or name.startswith("__MACOSX/"):
+    if name.startswith("__MACOSX") and (len(name) == 8 or name[8] == "/"):
         return "macos-metadata"
-    if name.rpartition("/")[2].startswith("._"):
+    if "._" in name and name.rpartition("/")[2].startswith("._"):
         return "appledouble"
     return None
 
@@ -191,22 +215,30 @@ class EntryChecker:
     Feed it every raw entry in archive order. It returns the :class:`MemberInfo`
     to publish, or None for the root entry (``.``) and for ignored entries
     (collected in :attr:`ignored`). It raises an :class:`ArchiveError` for
-    unsafe names, links, devices, FIFOs and sockets, duplicate names, files
-    whose paths differ only in case or Unicode normalisation (they would
-    overwrite each other on macOS and Windows), a file where a directory is
-    (or the reverse), and entries past the limits.
+    unsafe names, links, devices, FIFOs and sockets, duplicate names, a file
+    where a directory is (or the reverse), and entries past the limits.
+
+    Files whose paths differ only in case or Unicode normalisation would
+    overwrite each other only when extracted on macOS or Windows: reading them
+    is safe, so by default the collision is recorded in :attr:`warnings`.
+    ``refuse_collisions=True`` raises instead, for code whose output gets
+    extracted (the archive writer).
     """
 
-    def __init__(self, limits: ArchiveLimits, source: str | None) -> None:
+    def __init__(self, limits: ArchiveLimits, source: str | None, *,
+                 refuse_collisions: bool = False) -> None:
         self.limits = limits
         self.source = source
+        self.refuse_collisions = refuse_collisions
         self.ignored: list[IgnoredMember] = []
+        self.warnings: list[ArchiveWarning] = []
         self.entry_count = 0
         self.total_size = 0
         self._files: set[str] = set()
         self._directories: set[str] = set()
         #: parents of admitted members, named or not
         self._implied_directories: set[str] = set()
+        self._last_parent = ""
         #: folded paths of the files whose names are not already in folded form
         #: (Moodle writes lowercase ASCII: this stays empty and costs nothing)
         self._folded_others: set[str] = set()
@@ -214,14 +246,9 @@ class EntryChecker:
     def admit(self, raw_name: str, kind: EntryKind, size: int, mtime: int | None, *,
               link_target: str | None = None) -> MemberInfo | None:
         """Checks one raw entry; see the class docstring."""
-        limits = self.limits
-        self.entry_count += 1
-        if self.entry_count > limits.max_members:
-            raise refuse("archive-too-many-members",
-                         f"more than {limits.max_members} entries (raise "
-                         "ArchiveLimits.max_members to read it)", self.source)
+        self._count()
         name, ends_with_slash = normalize_member_name(raw_name, source=self.source,
-                                                      max_length=limits.max_name_length)
+                                                      max_length=self.limits.max_name_length)
         if kind is EntryKind.FILE and ends_with_slash:
             kind = EntryKind.DIRECTORY
         if not name:
@@ -237,22 +264,43 @@ class EntryChecker:
             target = f" -> {link_target!r}" if link_target else ""
             raise refuse(code, f"member {raw_name!r}{target} is a {what}; backups hold only "
                          "files and directories", self.source)
+        is_dir = kind is EntryKind.DIRECTORY
+        if not self._keep(name, is_dir, size, raw_name):
+            return None
+        return MemberInfo(name, 0 if is_dir else size, mtime, is_dir)
+
+    def admit_listed(self, member: MemberInfo) -> bool:
+        """Checks a member whose name is already normal (a line of ``.ARCHIVE_INDEX``):
+        True to publish it, False if it is ignored; raises as :meth:`admit` does."""
+        self._count()
+        return self._keep(member.name, member.is_dir, member.size, member.name)
+
+    def _count(self) -> None:
+        self.entry_count += 1
+        if self.entry_count > self.limits.max_members:
+            raise refuse("archive-too-many-members",
+                         f"more than {self.limits.max_members} entries "
+                         f"({limit_hint('max_members')})", self.source)
+
+    def _keep(self, name: str, is_dir: bool, size: int, raw_name: str) -> bool:
+        """The checks after the name and kind: limits, litter, duplicates, collisions."""
+        limits = self.limits
         if size > limits.max_member_size:
             raise refuse("archive-member-too-large",
                          f"member {name!r} is {size} bytes, over the limit of "
-                         f"{limits.max_member_size} (ArchiveLimits.max_member_size)", self.source)
+                         f"{limits.max_member_size} ({limit_hint('max_member_size')})",
+                         self.source)
         self.total_size += size
         if self.total_size > limits.max_total_size:
             raise refuse("archive-too-large",
                          f"members add up to more than {limits.max_total_size} bytes "
-                         "(ArchiveLimits.max_total_size)", self.source)
+                         f"({limit_hint('max_total_size')})", self.source)
         reason = ignore_reason(name)
         if reason is not None:
             self.ignored.append(IgnoredMember(name, reason))
-            return None
-        self._record(name, kind is EntryKind.DIRECTORY, raw_name)
-        return MemberInfo(name, size if kind is EntryKind.FILE else 0, mtime,
-                          kind is EntryKind.DIRECTORY)
+            return False
+        self._record(name, is_dir, raw_name)
+        return True
 
     def _is_link_to_itself(self, name: str, link_target: str | None) -> bool:
         if not link_target or name not in self._files:
@@ -273,16 +321,23 @@ class EntryChecker:
             raise refuse("archive-name-conflict",
                          f"member {name!r} is a file but other members are inside it",
                          self.source)
-        parent = name
-        while (cut := parent.rfind("/")) > 0:
-            parent = parent[:cut]
-            if parent in self._files:
-                raise refuse("archive-name-conflict",
-                             f"member {name!r} is inside {parent!r}, which is a file",
-                             self.source)
-            if parent in self._implied_directories:
-                break  # its own parents were recorded with it
-            self._implied_directories.add(parent)
+        cut = name.rfind("/")
+        if cut > 0 and name[:cut] != self._last_parent:
+            # siblings come together: the parents of the last one are known to be fine
+            # (a file named like one of them is refused when it comes)
+            self._last_parent = parent = name[:cut]
+            while True:
+                if parent in self._files:
+                    raise refuse("archive-name-conflict",
+                                 f"member {name!r} is inside {parent!r}, which is a file",
+                                 self.source)
+                if parent in self._implied_directories:
+                    break  # its own parents were recorded with it
+                self._implied_directories.add(parent)
+                cut = parent.rfind("/")
+                if cut <= 0:
+                    break
+                parent = parent[:cut]
         if not is_dir:
             folded = _fold(name)
             if folded is name:  # already as a case-insensitive file system keeps it
@@ -291,10 +346,12 @@ class EntryChecker:
                 clash = folded in self._files or folded in self._folded_others
                 self._folded_others.add(folded)
             if clash:
-                raise refuse("archive-name-collision",
-                             f"member {name!r} differs from another only in case or Unicode "
-                             "normalisation: extracted on macOS or Windows, one would "
-                             "overwrite the other", self.source)
+                message = (f"member {name!r} differs from another only in case or Unicode "
+                           "normalisation: extracted on macOS or Windows, one would "
+                           "overwrite the other")
+                if self.refuse_collisions:
+                    raise refuse("archive-name-collision", message, self.source)
+                self.warnings.append(ArchiveWarning("archive-name-collision", message, name))
         (self._directories if is_dir else self._files).add(name)
 
 

@@ -15,8 +15,8 @@ import os
 import stat
 from collections.abc import Iterator
 
-from mbx.archive.base import (ArchiveLimits, EntryChecker, EntryKind, IgnoredMember, MemberInfo,
-                              refuse)
+from mbx.archive.base import (ArchiveLimits, ArchiveWarning, EntryChecker, EntryKind,
+                              IgnoredMember, MemberInfo, refuse)
 from mbx.archive.streams import MemberRawIO, buffered, iter_random_access
 
 __all__ = ["FolderContainer"]
@@ -79,6 +79,10 @@ class FolderContainer:
                 self._members.append(member)
                 (self._directories if member.is_dir else self._files).add(member.name)
         self.ignored: tuple[IgnoredMember, ...] = tuple(checker.ignored)
+        self.warnings: tuple[ArchiveWarning, ...] = tuple(checker.warnings)
+
+    def check(self) -> None:
+        """Nothing left to check: every entry was checked when the container opened."""
 
     def members(self) -> Iterator[MemberInfo]:
         """Every file and directory, in walk order."""

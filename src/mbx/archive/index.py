@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from typing import BinaryIO, Iterable
 
-from mbx.archive.base import ArchiveLimits, MemberInfo, normalize_member_name, refuse
+from mbx.archive.base import (ArchiveLimits, MemberInfo, limit_hint, normalize_member_name,
+                              refuse)
 from mbx.errors import ArchiveError
 
 __all__ = ["INDEX_HEADER", "parse_archive_index"]
@@ -28,6 +29,13 @@ _LINE = re.compile(rb"([^\t\n]*)\t([fd])\t(\d{1,20})\t(\d{1,20}|\?)\n?")
 #: the first group as it stands, a trailing slash left outside it.
 _PLAIN_LINE = re.compile(rb"([\w\-][\w.\-]*(?:/[\w\-][\w.\-]*)*)/?"
                          rb"\t([fd])\t(\d{1,20})\t(\d{1,20}|\?)\n?", re.ASCII)
+
+
+#: Every line of a block at once, when all of them are plain (the usual case).
+_PLAIN_LINES = re.compile(rb"^" + _PLAIN_LINE.pattern.removesuffix(rb"\n?") + rb"$",
+                          re.ASCII | re.MULTILINE)
+#: Index text read at a time.
+_READ_SIZE = 1 << 20
 
 
 def parse_archive_index(stream: BinaryIO, *, limits: ArchiveLimits = ArchiveLimits(),
@@ -49,35 +57,67 @@ def parse_archive_index(stream: BinaryIO, *, limits: ArchiveLimits = ArchiveLimi
         raise bad(1, f"expected {INDEX_HEADER.decode()}<count>, got {header[:60]!r}")
     count = int(match.group(1))
     if count > limits.max_members:
-        raise bad(1, f"declares {count} entries, more than ArchiveLimits.max_members")
+        raise bad(1, f"declares {count} entries, more than the limit of {limits.max_members} "
+                     f"({limit_hint('max_members')})")
     entries: list[MemberInfo] = []
-    for line_number in range(2, count + 2):
-        line = stream.readline(line_limit)
-        if not line:
-            raise bad(line_number, f"declares {count} entries but lists {len(entries)}")
-        if len(line) == line_limit and not line.endswith(b"\n"):
-            raise bad(line_number, f"line longer than {line_limit} bytes")
-        match = _PLAIN_LINE.fullmatch(line)
-        if match is not None and len(match.group(1)) <= limits.max_name_length:
-            raw_path, kind, size, mtime = match.groups()
-            name = raw_path.decode("ascii")
-        else:
-            match = _LINE.fullmatch(line)
-            if match is None:
-                raise bad(line_number, f"not 'path<TAB>f|d<TAB>size<TAB>mtime': {line[:80]!r}")
-            raw_path, kind, size, mtime = match.groups()
-            try:
-                name, _ = normalize_member_name(raw_path.decode("utf-8"), source=source,
-                                                max_length=limits.max_name_length)
-            except (UnicodeDecodeError, ArchiveError) as exc:
-                raise bad(line_number, f"unusable path {raw_path[:80]!r} ({exc})") from None
-            if not name:
-                raise bad(line_number, "empty path")
-        entries.append(MemberInfo(name, int(size), None if mtime == b"?" else int(mtime),
-                                  kind == b"d"))
-    if stream.read(1):
-        raise bad(count + 2, f"more lines than the {count} entries declared")
+    pending = b""
+    while True:
+        block = stream.read(_READ_SIZE)
+        text = pending + block if pending else block
+        cut = len(text) if not block else text.rfind(b"\n") + 1  # whole lines only
+        lines, pending = text[:cut], text[cut:]
+        if len(pending) >= line_limit:
+            raise bad(len(entries) + 2, f"line longer than {line_limit} bytes")
+        if lines:
+            _parse_lines(lines, count, entries, bad, limits, source)
+        if not block:
+            break
+    if len(entries) < count:
+        raise bad(len(entries) + 2, f"declares {count} entries but lists {len(entries)}")
     return entries
+
+
+def _parse_lines(lines: bytes, count: int, entries: list[MemberInfo], bad, limits: ArchiveLimits,
+                 source: str | None) -> None:
+    """Appends the entries of ``lines`` (whole lines, the last perhaps without its
+    ``\n``), all at once when they are all plain, else line by line."""
+    found = _PLAIN_LINES.findall(lines)
+    line_count = lines.count(b"\n") + (not lines.endswith(b"\n"))
+    if len(found) == line_count and len(entries) + line_count <= count and \
+            max(map(len, lines.split(b"\n"))) <= limits.max_name_length:
+        entries.extend([MemberInfo(raw_path.decode("ascii"), int(size),
+                                   None if mtime == b"?" else int(mtime), kind == b"d")
+                        for raw_path, kind, size, mtime in found])
+        return
+    line_limit = limits.max_name_length + 64
+    for line in lines.splitlines(keepends=True):
+        line_number = len(entries) + 2
+        if len(entries) == count:
+            raise bad(line_number, f"more lines than the {count} entries declared")
+        if len(line.rstrip(b"\n")) >= line_limit:
+            raise bad(line_number, f"line longer than {line_limit} bytes")
+        entries.append(_parse_line(line, line_number, bad, limits, source))
+
+
+def _parse_line(line: bytes, line_number: int, bad, limits: ArchiveLimits,
+                source: str | None) -> MemberInfo:
+    match = _PLAIN_LINE.fullmatch(line)
+    if match is not None and len(match.group(1)) <= limits.max_name_length:
+        raw_path, kind, size, mtime = match.groups()
+        name = raw_path.decode("ascii")
+    else:
+        match = _LINE.fullmatch(line)
+        if match is None:
+            raise bad(line_number, f"not 'path<TAB>f|d<TAB>size<TAB>mtime': {line[:80]!r}")
+        raw_path, kind, size, mtime = match.groups()
+        try:
+            name, _ = normalize_member_name(raw_path.decode("utf-8"), source=source,
+                                            max_length=limits.max_name_length)
+        except (UnicodeDecodeError, ArchiveError) as exc:
+            raise bad(line_number, f"unusable path {raw_path[:80]!r} ({exc})") from None
+        if not name:
+            raise bad(line_number, "empty path")
+    return MemberInfo(name, int(size), None if mtime == b"?" else int(mtime), kind == b"d")
 
 
 # -- the writer's side -----------------------------------------------------------------------

@@ -32,9 +32,11 @@ import importlib
 import os
 from typing import Any, BinaryIO, Callable, NamedTuple
 
-from mbx.archive.base import ArchiveLimits, refuse
+from mbx.archive import base
+from mbx.archive.base import ArchiveLimits, limit_hint, refuse
 
-__all__ = ["GzipInflater", "Inflater", "available_inflaters", "inflater", "load_inflater"]
+__all__ = ["GzipInflater", "Inflater", "available_inflaters", "gzip_trailer", "inflater",
+           "load_inflater"]
 
 #: Compressed bytes read from the file at a time.
 INPUT_BLOCK = 1 << 18
@@ -128,6 +130,27 @@ def _gzip_header_length(data: bytes, source: str | None) -> int | None:
         raise refuse("archive-corrupt-gzip",
                      f"gzip header is longer than {MAX_GZIP_HEADER} bytes", source)
     return position if position <= len(data) else None
+
+
+def gzip_trailer(path: str) -> tuple[int, int, int] | None:
+    """``(crc32, isize, file_size)`` from the last 8 bytes of a gzip file, reading nothing else.
+
+    ``isize`` is the inflated length of the file's last gzip member, modulo
+    2**32. Nothing is inflated, so nothing is proved: a file cut short or
+    padded with zeros ends in other bytes, and a caller comparing ``isize``
+    with the length it expects then sees a mismatch. None when the file is
+    too short to be gzip at all.
+    """
+    with base.open_archive_file(path) as file:
+        file_size = file.seek(0, 2)
+        if file_size < 18:  # not even a 10-byte header and the 8-byte trailer
+            return None
+        file.seek(-8, 2)
+        trailer = file.read(8)
+    if len(trailer) != 8:
+        return None
+    return (int.from_bytes(trailer[:4], "little"), int.from_bytes(trailer[4:], "little"),
+            file_size)
 
 
 class GzipInflater:
@@ -249,10 +272,10 @@ class GzipInflater:
         if self.total_out > limits.max_total_size:
             raise refuse("archive-too-large",
                          f"inflates to more than {limits.max_total_size} bytes "
-                         "(ArchiveLimits.max_total_size)", self._source)
+                         f"({limit_hint('max_total_size')})", self._source)
         if self.total_out > limits.ratio_applies_after and \
                 self.total_out > limits.max_ratio * self.total_in:
             raise refuse("archive-ratio-exceeded",
                          f"inflates more than {limits.max_ratio:g} times its compressed size "
-                         "(a decompression bomb? raise ArchiveLimits.max_ratio to read it)",
+                         f"(a decompression bomb? {limit_hint('max_ratio')})",
                          self._source)

@@ -25,17 +25,19 @@ from __future__ import annotations
 import io
 import re
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import msgspec
 
 from mbx.archive import base
-from mbx.archive.base import (ARCHIVE_INDEX_NAME, ArchiveLimits, EntryChecker, EntryKind,
-                              IgnoredMember, MemberInfo, refuse)
-from mbx.archive.inflate import GzipInflater
+from mbx.archive.base import (ARCHIVE_INDEX_NAME, ArchiveLimits, ArchiveWarning, EntryChecker,
+                              EntryKind, IgnoredMember, MemberInfo, refuse)
+from mbx.archive.index import parse_archive_index
+from mbx.archive.inflate import GzipInflater, gzip_trailer
 from mbx.archive.streams import MemberRawIO, buffered
+from mbx.errors import ArchiveError
 
-__all__ = ["TarEntry", "TarGzContainer", "UstarReader"]
+__all__ = ["IndexListing", "TarEntry", "TarGzContainer", "UstarReader", "moodle_tar_length"]
 
 BLOCK = 512
 #: GNU long-name and pax header data larger than this is refused.
@@ -56,6 +58,50 @@ _KINDS = {
 _LONG_NAME, _LONG_LINK, _PAX, _PAX_GLOBAL = b"L", b"K", b"x", b"g"
 _UNSUPPORTED = {b"S": "GNU sparse file", b"M": "multi-volume continuation",
                 b"V": "volume label", b"D": "GNU dump directory", b"N": "GNU old long name"}
+
+
+def moodle_tar_length(index_size: int, entries: Iterable[MemberInfo]) -> int | None:
+    """The length of the tar stream Moodle's packer writes for an ``.ARCHIVE_INDEX``
+    of ``index_size`` bytes listing ``entries``; None if it could not write them.
+
+    The packer (format doc, §1.2) writes the index first, then one entry per
+    line of it, in its order: a 512-byte header each (names over 100 bytes go
+    into the header's prefix field, never into extra headers), file data
+    padded to 512 bytes, and two zero blocks at the end, with no padding to a
+    10 KiB record. Every tar.gz in the real corpus whose index tells the truth
+    is exactly this long, and so is what ``mbx.archive.writer`` writes; an
+    archive re-packed by another tar (record padding, long-name headers) is
+    not, and is listed by a scan. A name no ustar header can hold gives None.
+    """
+    length = BLOCK + index_size + -index_size % BLOCK + 2 * BLOCK
+    for entry in entries:
+        name = entry.name
+        if (len(name) >= 99 or not name.isascii()) and \
+                not _fits_ustar_header(name.encode("utf-8"), entry.is_dir):
+            return None
+        size = entry.size
+        length += BLOCK + size + -size % BLOCK
+    return length
+
+
+def _fits_ustar_header(name: bytes, is_dir: bool) -> bool:
+    """Whether Moodle's packer can store ``name`` (``/`` added for a directory) in the
+    name and prefix fields: it cuts at the first ``/`` leaving at most 100 bytes."""
+    if is_dir:
+        name += b"/"
+    if len(name) <= 100:
+        return True
+    cut = name.find(b"/", len(name) - 101)
+    return 0 < cut <= 155 and cut < len(name) - 1
+
+
+class IndexListing(msgspec.Struct, frozen=True):
+    """The members an ``.ARCHIVE_INDEX`` lists, taken at its word (see
+    :meth:`TarGzContainer.index_listing`): the index itself first, then its entries."""
+
+    members: list[MemberInfo]
+    ignored: tuple[IgnoredMember, ...]
+    warnings: tuple[ArchiveWarning, ...]
 
 
 class TarEntry(msgspec.Struct):
@@ -398,15 +444,27 @@ class TarGzContainer:
     def __init__(self, path: str, limits: ArchiveLimits) -> None:
         self.path = path
         self.limits = limits
-        #: set by the first complete walk
+        #: set by the first complete walk, with :attr:`warnings`
         self.ignored: tuple[IgnoredMember, ...] | None = None
+        self.warnings: tuple[ArchiveWarning, ...] | None = None
 
     def members(self) -> Iterator[MemberInfo]:
         """Every member, in archive order (one full pass, data skipped)."""
         with _TarPass(self.path, self.limits) as tar_pass:
             yield from tar_pass.members()
-            tar_pass.finish()
-            self.ignored = tuple(tar_pass.checker.ignored)
+            self._finish(tar_pass)
+
+    def check(self) -> None:
+        """The whole file's verdict, once: a full pass with data skipped, unless a
+        complete walk has already been made."""
+        if self.ignored is None:
+            for _ in self.members():
+                pass
+
+    def _finish(self, tar_pass: _TarPass) -> None:
+        tar_pass.finish()
+        self.ignored = tuple(tar_pass.checker.ignored)
+        self.warnings = tuple(tar_pass.checker.warnings)
 
     def iter_members(self) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
         """``(info, stream)`` in archive order; each stream is valid until the next item."""
@@ -417,8 +475,7 @@ class TarGzContainer:
                     yield info, stream
                 finally:
                     stream.close()
-            tar_pass.finish()
-            self.ignored = tuple(tar_pass.checker.ignored)
+            self._finish(tar_pass)
 
     def open(self, name: str) -> io.BufferedReader:
         """A stream of one member, found by inflating the archive up to it."""
@@ -449,6 +506,44 @@ class TarGzContainer:
             raise
         tar_pass.close()
         return None
+
+    def index_listing(self) -> IndexListing | None:
+        """What ``.ARCHIVE_INDEX`` lists, if its word can be taken; None if a scan must decide.
+
+        Taken only when the index is the first member, as Moodle writes it, and
+        the tar stream it implies (:func:`moodle_tar_length`) is as long as the
+        gzip trailer says the file inflates to: reading the index and the last
+        8 bytes of the file, whatever its size. A stale index (members added,
+        removed or edited after packing), a file cut short, zero padding or
+        several gzip members all fail that test. So does an index that
+        mentions an unsafe or duplicate name, or an archive past the limits
+        (size, member count, compression ratio): the scan then gives the
+        refusal. What the test cannot see is a member replaced by another of
+        the same padded size; hence callers say the listing came from the index.
+        """
+        limits = self.limits
+        try:
+            with _TarPass(self.path, limits) as tar_pass:
+                first = next(iter(tar_pass.members()), None)
+                if first is None or first.name != ARCHIVE_INDEX_NAME or first.is_dir:
+                    return None
+                with buffered(_TarMemberRaw(tar_pass, first.name, owns_pass=False)) as stream:
+                    entries = parse_archive_index(stream, limits=limits, source=self.path)
+            expected = moodle_tar_length(first.size, entries)
+            trailer = gzip_trailer(self.path)
+            if expected is None or trailer is None or trailer[1] != expected & 0xFFFFFFFF:
+                return None
+            if expected > limits.max_total_size or (
+                    expected > limits.ratio_applies_after
+                    and expected > limits.max_ratio * trailer[2]):
+                return None
+            checker = EntryChecker(limits, self.path)
+            checker.admit_listed(first)
+            admit = checker.admit_listed
+            members = [first, *(entry for entry in entries if admit(entry))]
+        except ArchiveError:
+            return None  # whatever it is, the scan finds it and says it
+        return IndexListing(members, tuple(checker.ignored), tuple(checker.warnings))
 
     def close(self) -> None:
         """Nothing to close: every pass owns and closes its own file handle."""

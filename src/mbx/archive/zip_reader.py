@@ -21,8 +21,8 @@ import zlib
 from collections.abc import Iterator
 
 from mbx.archive import base
-from mbx.archive.base import (ArchiveLimits, EntryChecker, EntryKind, IgnoredMember, MemberInfo,
-                              refuse)
+from mbx.archive.base import (ArchiveLimits, ArchiveWarning, EntryChecker, EntryKind,
+                              IgnoredMember, MemberInfo, limit_hint, refuse)
 from mbx.archive.streams import MemberRawIO, buffered, iter_random_access
 from mbx.errors import ArchiveError
 
@@ -78,6 +78,7 @@ class ZipContainer:
             self._file.close()
             raise
         self.ignored: tuple[IgnoredMember, ...] = tuple(checker.ignored)
+        self.warnings: tuple[ArchiveWarning, ...] = tuple(checker.warnings)
 
     def _open_zip(self) -> zipfile.ZipFile:
         self._check_declared_entry_count()
@@ -111,8 +112,8 @@ class ZipContainer:
         if record and record[zipfile._ECD_ENTRIES_TOTAL] > self.limits.max_members:
             raise refuse("archive-too-many-members",
                          f"the zip directory declares {record[zipfile._ECD_ENTRIES_TOTAL]} "
-                         f"entries, more than {self.limits.max_members} (raise "
-                         "ArchiveLimits.max_members to read it)", self.path)
+                         f"entries, more than {self.limits.max_members} "
+                         f"({limit_hint('max_members')})", self.path)
         self._file.seek(0)
 
     def _admit(self, checker: EntryChecker, info: zipfile.ZipInfo) -> MemberInfo | None:
@@ -132,7 +133,7 @@ class ZipContainer:
             raise refuse("archive-ratio-exceeded",
                          f"member {member.name!r} inflates {info.compress_size} bytes to "
                          f"{info.file_size}, over {limits.max_ratio:g} times (a decompression "
-                         "bomb? raise ArchiveLimits.max_ratio to read it)", self.path)
+                         f"bomb? {limit_hint('max_ratio')})", self.path)
         return member
 
     def _check_overlaps(self) -> None:
@@ -147,6 +148,9 @@ class ZipContainer:
                 raise refuse("archive-zip-overlap",
                              f"member {info.filename!r} overlaps the next entry (a zip bomb "
                              "or a corrupt directory)", self.path)
+
+    def check(self) -> None:
+        """Nothing left to check: every entry was checked when the container opened."""
 
     def members(self) -> Iterator[MemberInfo]:
         """Every member, in central-directory order."""

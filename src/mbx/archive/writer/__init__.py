@@ -112,7 +112,7 @@ class ArchiveWriter:
         self._spool = tempfile.mkdtemp(prefix=".mbx-spool-", dir=parent)
         self._sizes: dict[str, int] = {}
         #: the readers' own checks, so that mbx never writes what it would refuse to read
-        self._names = EntryChecker(ArchiveLimits(), self.path)
+        self._names = EntryChecker(ArchiveLimits(), self.path, refuse_collisions=True)
         self._closed = False
         self.monitor = as_monitor(progress)
         #: Filled by :meth:`close`: bytes of member data packed and archive size.

@@ -29,7 +29,7 @@ import zipfile
 import zlib
 from typing import BinaryIO, Callable
 
-from mbx.archive.base import ARCHIVE_INDEX_NAME, MemberInfo
+from mbx.archive.base import ARCHIVE_INDEX_NAME, MOODLE_UNKNOWN_MTIME, MemberInfo
 from mbx.archive.index import format_archive_index
 from mbx.archive.writer.ustar import BLOCK, padding, ustar_header
 from mbx.errors import ArchiveError
@@ -37,8 +37,6 @@ from mbx.errors import ArchiveError
 __all__ = ["COPY_SIZE", "MOODLE_UNKNOWN_MTIME", "deflate_engine", "default_compressor",
            "index_text", "pack_tgz", "pack_zip", "sync_flush_flag"]
 
-#: What Moodle writes when a time is unknown (the index, directories): 2013-01-01 UTC.
-MOODLE_UNKNOWN_MTIME = 1356998400
 COPY_SIZE = 1 << 20
 _GZIP_OS_UNKNOWN = 255
 _ZIP_EPOCH = 315532800  # 1980-01-01: zip cannot hold earlier times
