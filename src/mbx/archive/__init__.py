@@ -1,6 +1,6 @@
 """The archive layer: Moodle backups in, member streams out (read side).
 
-First stage of the data flow (``design.md``): bytes from a ``.mbz`` (tar.gz
+First stage of the data flow: bytes from a ``.mbz`` (tar.gz
 or zip) or an extracted folder become safe, named binary streams for the XML
 layer (``mbx.xml``) and the consumers above it::
 

@@ -21,15 +21,16 @@ from typing import BinaryIO
 import msgspec
 
 from mbx.errors import ArchiveError
+from mbx.limits import Bounds
 
 __all__ = ["ARCHIVE_INDEX_NAME", "ArchiveLimits", "ArchiveWarning", "EntryChecker", "EntryKind",
            "IgnoredMember", "MOODLE_UNKNOWN_MTIME", "MemberInfo", "ignore_reason", "limit_hint",
            "normalize_member_name", "open_archive_file", "refuse"]
 
-#: Name of the listing Moodle writes as the first entry of a tar.gz (format doc, §1.3).
+#: Name of the listing Moodle writes as the first entry of a tar.gz (see ``index``).
 ARCHIVE_INDEX_NAME = ".ARCHIVE_INDEX"
 #: The time Moodle's packer writes into a tar header when it knows none (2013-01-01
-#: 00:00 UTC): directories, the index, content made in memory (format doc, §1.2).
+#: 00:00 UTC): directories, the index, content made in memory.
 MOODLE_UNKNOWN_MTIME = 1356998400
 
 _KIB, _MIB, _GIB = 1 << 10, 1 << 20, 1 << 30
@@ -76,7 +77,7 @@ class ArchiveWarning(msgspec.Struct, frozen=True):
     member: str
 
 
-class ArchiveLimits(msgspec.Struct, frozen=True):
+class ArchiveLimits(Bounds, frozen=True):
     """Bounds applied while reading a container; each has its own error code when hit.
 
     ``max_member_size`` is checked against each member's declared size, before
@@ -100,13 +101,6 @@ class ArchiveLimits(msgspec.Struct, frozen=True):
     max_ratio: float = 200.0
     ratio_applies_after: int = 1 * _MIB
     max_name_length: int = 4096
-
-    def __post_init__(self) -> None:
-        for field in ("max_member_size", "max_total_size", "max_members", "max_ratio",
-                      "ratio_applies_after", "max_name_length"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
-                raise ValueError(f"ArchiveLimits.{field} must be a positive number, got {value!r}")
 
 
 class EntryKind(enum.Enum):

@@ -3,7 +3,7 @@
 Place in the data flow: the first thing ``open_backup`` does. The container
 comes from the first bytes, as Moodle decides it (``1F 8B`` gzip, ``PK`` zip)
 or from the path being a folder; the format comes from which marker file sits
-at the top level (format doc, §9), by existence only: ``moodle_backup.xml``
+at the top level, by existence only (as Moodle decides it): ``moodle_backup.xml``
 (moodle2), ``moodle.xml`` (moodle1, Moodle 1.9), ``imsmanifest.xml`` (IMS
 Common Cartridge), else ``unknown``.
 """

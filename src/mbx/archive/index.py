@@ -4,11 +4,13 @@ Place in the data flow: a side road. Reading the first few kilobytes of an
 archive gives every member's name, type, size and time, so ``mbx ls -l`` and
 format detection need not inflate gigabytes. The index is advisory: archives
 re-packed by hand keep an index that no longer matches their entries (seen in
-the real corpus), so nothing that reads data trusts it.
+the real corpus), so ``mbx ls -l`` takes it only when the gzip trailer agrees
+with it (``TarGzContainer.index_listing``) and nothing that reads data trusts it.
 
-Format (format doc, §1.3): a first line ``Moodle archive file index. Count: N``,
-then N lines ``path<TAB>f|d<TAB>size<TAB>mtime``, mtime being ``?`` when
-unknown. Anything else is refused with ``archive-bad-index``.
+Format: a first line ``Moodle archive file index. Count: N``, then N lines
+``path<TAB>f|d<TAB>size<TAB>mtime`` in the order of the tar entries after the
+index, mtime being ``?`` when unknown. Anything else is refused with
+``archive-bad-index``.
 """
 
 from __future__ import annotations

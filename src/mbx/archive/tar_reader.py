@@ -64,7 +64,7 @@ def moodle_tar_length(index_size: int, entries: Iterable[MemberInfo]) -> int | N
     """The length of the tar stream Moodle's packer writes for an ``.ARCHIVE_INDEX``
     of ``index_size`` bytes listing ``entries``; None if it could not write them.
 
-    The packer (format doc, §1.2) writes the index first, then one entry per
+    Moodle's packer (``tgz_packer``) writes the index first, then one entry per
     line of it, in its order: a 512-byte header each (names over 100 bytes go
     into the header's prefix field, never into extra headers), file data
     padded to 512 bytes, and two zero blocks at the end, with no padding to a

@@ -3,7 +3,7 @@
 Quizzes draw their questions (true/false and single-answer multiple choice)
 into the course's default question category (:func:`draw_questions`);
 ``questions.xml`` is written once, from the questions all quizzes drew, in the
-4.x layout (category -> bank entry -> version -> question; format doc §3.6).
+4.x layout (category -> bank entry -> version -> question).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The archive writer: members in, a Moodle-compatible ``.mbz`` out (write side).
 
-Last stage of the write path (``design.md``): XML from :class:`mbx.xml.XmlWriter`
+Last stage of the write path: XML from :class:`mbx.xml.XmlWriter`
 and file blobs become one archive that Moodle's own restore accepts::
 
     from mbx.archive.writer import ArchiveWriter
@@ -199,7 +199,7 @@ class ArchiveWriter:
             self.abort()
 
     def index_text(self) -> bytes:
-        """The ``.ARCHIVE_INDEX`` the tar.gz will start with (format doc §1.3)."""
+        """The ``.ARCHIVE_INDEX`` the tar.gz will start with."""
         return index_text(member_order(self._sizes), self._sizes, self.mtime)
 
     # -- checks ---------------------------------------------------------------------------

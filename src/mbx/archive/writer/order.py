@@ -1,4 +1,4 @@
-"""Moodle's member order (format doc §2.2), shared by both archive flavours.
+"""Moodle's member order, shared by both archive flavours.
 
 Top-level names in byte order, ``moodle_backup.log`` last, each directory
 entry before its children; children are sorted by name here (Moodle takes
@@ -17,7 +17,7 @@ LOG_NAME = "moodle_backup.log"
 
 def member_order(names: Iterable[str]) -> list[tuple[str, bool]]:
     """``(name, is_dir)`` for the files ``names`` and every folder above them, in
-    Moodle's entry order (format doc §2.2), children sorted by name."""
+    Moodle's entry order, children sorted by name."""
     children: dict[str, set[str]] = {"": set()}
     for name in names:
         parent = ""

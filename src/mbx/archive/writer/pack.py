@@ -5,7 +5,7 @@ write side (the archive and synth's size meter): isal deflates 3-10x faster than
 zlib, both give valid gzip for Moodle, but different (equally valid) streams, so
 byte-identical output needs the same engine.
 
-tar.gz (format doc §1.2-1.4): ``.ARCHIVE_INDEX`` first, then the entries in
+tar.gz, as Moodle's ``tgz_packer`` writes it: ``.ARCHIVE_INDEX`` first, then the entries in
 Moodle's order, one gzip member with a fixed header (no name, time 0, OS
 "unknown") so the output never varies.
 
@@ -85,7 +85,7 @@ def sync_flush_flag(name: str) -> int:
 # -- tar.gz --------------------------------------------------------------------------------
 
 def index_text(order: list[tuple[str, bool]], sizes: dict[str, int], mtime: int) -> bytes:
-    """The ``.ARCHIVE_INDEX`` of members ``order`` (format doc §1.3)."""
+    """The ``.ARCHIVE_INDEX`` of members ``order``: one line per member, in entry order."""
     return format_archive_index((name, is_dir, 0 if is_dir else sizes[name], mtime)
                                 for name, is_dir in order)
 

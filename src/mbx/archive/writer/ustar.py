@@ -1,4 +1,4 @@
-"""The tar member format Moodle reads: plain POSIX ustar headers (format doc §1.2).
+"""The tar member format Moodle reads: plain POSIX ustar headers.
 
 Never pax or GNU records, which Moodle's reader would extract as junk files;
 names over 100 bytes are split into ``prefix``/``name`` at a ``/`` or refused;
