@@ -1609,3 +1609,12 @@ def test_a_long_index_parses_like_a_line_by_line_reading(tmp_path):
     with pytest.raises(ArchiveError) as caught:
         parse_archive_index(io.BytesIO(plain.replace(b"\t9\t", b"\tnine\t", 1)))
     assert caught.value.line == 11 and "not 'path" in caught.value.message
+
+
+def test_ls_long_from_a_truthful_index_still_applies_the_limits(tmp_path, capsys):
+    path = moodle_tgz(tmp_path / "moodle.mbz", moodle_like_entries()[1:])
+    assert ls_long(path, capsys)[0] == 0
+    for flags, code in ((["--max-members", "3"], "archive-too-many-members"),
+                        (["--max-member-size", "100"], "archive-member-too-large")):
+        status, _, err = run_mbx(["ls", "-l", path, *flags], capsys)
+        assert status == 1 and code in err, (flags, err)

@@ -263,14 +263,16 @@ class EntryChecker:
             return None
         return MemberInfo(name, 0 if is_dir else size, mtime, is_dir)
 
-    def admit_listed(self, member: MemberInfo) -> bool:
-        """Checks a member whose name is already normal (a line of ``.ARCHIVE_INDEX``):
-        True to publish it, False if it is ignored; raises as :meth:`admit` does."""
-        self._count()
-        return self._keep(member.name, member.is_dir, member.size, member.name)
+    def admit_listed(self, members: list[MemberInfo]) -> list[MemberInfo]:
+        """Checks members whose names are already normal (the lines of ``.ARCHIVE_INDEX``):
+        the ones to publish, in order; raises as :meth:`admit` does."""
+        self._count(len(members))
+        keep = self._keep
+        return [member for member in members
+                if keep(member.name, member.is_dir, member.size, member.name)]
 
-    def _count(self) -> None:
-        self.entry_count += 1
+    def _count(self, entries: int = 1) -> None:
+        self.entry_count += entries
         if self.entry_count > self.limits.max_members:
             raise refuse("archive-too-many-members",
                          f"more than {self.limits.max_members} entries "

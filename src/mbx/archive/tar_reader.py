@@ -514,9 +514,10 @@ class TarGzContainer:
         the tar stream it implies (:func:`moodle_tar_length`) is as long as the
         gzip trailer says the file inflates to: reading the index and the last
         8 bytes of the file, whatever its size. A stale index (members added,
-        removed or edited after packing), a file cut short, zero padding or
-        several gzip members all fail that test. So does an index that
-        mentions an unsafe or duplicate name, or an archive past the limits
+        removed or edited after packing), a file cut short or padded with
+        zeros, and a tar split over several gzip members (the trailer counts
+        only the last, so unless the others are empty) fail that test. So does
+        an index that mentions an unsafe or duplicate name, or an archive past the limits
         (size, member count, compression ratio): the scan then gives the
         refusal. What the test cannot see is a member replaced by another of
         the same padded size; hence callers say the listing came from the index.
@@ -538,9 +539,8 @@ class TarGzContainer:
                     and expected > limits.max_ratio * trailer[2]):
                 return None
             checker = EntryChecker(limits, self.path)
-            checker.admit_listed(first)
-            admit = checker.admit_listed
-            members = [first, *(entry for entry in entries if admit(entry))]
+            entries.insert(0, first)
+            members = checker.admit_listed(entries)
         except ArchiveError:
             return None  # whatever it is, the scan finds it and says it
         return IndexListing(members, tuple(checker.ignored), tuple(checker.warnings))
