@@ -103,17 +103,20 @@ def _with_directory_times(members: list[MemberInfo]) -> list[MemberInfo]:
     their tar headers; the files below them carry real times.
     """
     unknown = (None, MOODLE_UNKNOWN_MTIME)
-    newest: dict[str, int] = {}
+    # the newest time in each folder first (thousands of blobs share a few folders),
+    # then up the tree, one folder at a time
+    in_folder: dict[str, int] = {}
     for member in members:
         mtime = member.mtime
-        if mtime in unknown:
-            continue
-        parent = member.name
-        while (cut := parent.rfind("/")) > 0:
-            parent = parent[:cut]
-            if newest.get(parent, -1) >= mtime:
-                break  # and so is every directory above it
-            newest[parent] = mtime
+        if mtime not in unknown and "/" in member.name:
+            parent = member.name.rpartition("/")[0]
+            if in_folder.get(parent, -1) < mtime:
+                in_folder[parent] = mtime
+    newest: dict[str, int] = {}
+    for folder, mtime in in_folder.items():
+        while folder and newest.get(folder, -1) < mtime:
+            newest[folder] = mtime
+            folder = folder.rpartition("/")[0]
     if not newest:
         return members
     return [msgspec.structs.replace(member, mtime=newest[member.name])

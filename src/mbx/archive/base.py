@@ -267,9 +267,48 @@ class EntryChecker:
         """Checks members whose names are already normal (the lines of ``.ARCHIVE_INDEX``):
         the ones to publish, in order; raises as :meth:`admit` does."""
         self._count(len(members))
+        if self._admit_all_at_once(members):
+            return members
         keep = self._keep
         return [member for member in members
                 if keep(member.name, member.is_dir, member.size, member.name)]
+
+    def _admit_all_at_once(self, members: list[MemberInfo]) -> bool:
+        """The checks of :meth:`_keep` made with set operations over the whole list,
+        for a fresh checker and ASCII names: True when every member passes (the
+        checker is then in the state the one-by-one checks leave). False means
+        something needs a closer look (litter, a limit, a clash) and nothing was
+        recorded: the one-by-one checks then say exactly what."""
+        if self._files or self._directories or self.total_size:
+            return False
+        names = [member.name for member in members]
+        joined = "\n".join(names)
+        if not joined.isascii() or "._" in joined or "__MACOSX" in joined:
+            return False  # non-ASCII names fold differently; possible macOS litter
+        sizes = [member.size for member in members]
+        total = sum(sizes)
+        if (sizes and max(sizes) > self.limits.max_member_size) or \
+                total > self.limits.max_total_size:
+            return False
+        files = {member.name for member in members if not member.is_dir}
+        directories = {member.name for member in members if member.is_dir}
+        if len(files) + len(directories) != len(names):
+            return False  # a duplicate
+        implied: set[str] = set()
+        level = {name.rpartition("/")[0] for name in names if "/" in name}
+        while level:
+            level -= implied
+            implied |= level
+            level = {name.rpartition("/")[0] for name in level if "/" in name}
+        if not files.isdisjoint(implied):
+            return False  # a file where other members have their folder
+        lowered = {name: name.lower() for name in files}
+        if len(set(lowered.values())) != len(files):
+            return False  # names that differ only in case
+        self.total_size = total
+        self._files, self._directories, self._implied_directories = files, directories, implied
+        self._folded_others = {low for name, low in lowered.items() if low != name}
+        return True
 
     def _count(self, entries: int = 1) -> None:
         self.entry_count += entries

@@ -73,15 +73,14 @@ def moodle_tar_length(index_size: int, entries: Iterable[MemberInfo]) -> int | N
     archive re-packed by another tar (record padding, long-name headers) is
     not, and is listed by a scan. A name no ustar header can hold gives None.
     """
-    length = BLOCK + index_size + -index_size % BLOCK + 2 * BLOCK
-    for entry in entries:
-        name = entry.name
-        if (len(name) >= 99 or not name.isascii()) and \
-                not _fits_ustar_header(name.encode("utf-8"), entry.is_dir):
-            return None
-        size = entry.size
-        length += BLOCK + size + -size % BLOCK
-    return length
+    entries = list(entries)
+    if any((len(entry.name) >= 99 or not entry.name.isascii()) and
+           not _fits_ustar_header(entry.name.encode("utf-8"), entry.is_dir)
+           for entry in entries):
+        return None
+    sizes = [entry.size for entry in entries]
+    return (BLOCK + index_size + -index_size % BLOCK + 2 * BLOCK + BLOCK * len(sizes)
+            + sum(sizes) + sum(-size % BLOCK for size in sizes))
 
 
 def _fits_ustar_header(name: bytes, is_dir: bool) -> bool:
