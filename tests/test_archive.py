@@ -1618,3 +1618,40 @@ def test_ls_long_from_a_truthful_index_still_applies_the_limits(tmp_path, capsys
                         (["--max-member-size", "100"], "archive-member-too-large")):
         status, _, err = run_mbx(["ls", "-l", path, *flags], capsys)
         assert status == 1 and code in err, (flags, err)
+
+
+_LISTED_NAMES = hypothesis.strategies.lists(
+    hypothesis.strategies.tuples(
+        hypothesis.strategies.text(alphabet="aAb/._M", min_size=1, max_size=9),
+        hypothesis.strategies.booleans(),
+        hypothesis.strategies.integers(0, 1 << 20)),
+    max_size=12)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(_LISTED_NAMES)
+def test_admitting_a_listing_at_once_agrees_with_one_by_one(entries):
+    """The whole-list fast path of ``EntryChecker.admit_listed`` gives what the
+    one-by-one checks give: the same members, ignored names, warnings or error."""
+    from mbx.archive.base import EntryChecker
+
+    members = []
+    for raw, is_dir, size in entries:
+        parts = [part for part in raw.split("/") if part not in ("", ".", "..")]
+        if parts:
+            members.append(MemberInfo("/".join(parts), 0 if is_dir else size, None, is_dir))
+    limits = ArchiveLimits(max_total_size=4 << 20)
+
+    def outcome(admit):
+        checker = EntryChecker(limits, "x.mbz")
+        try:
+            kept = admit(checker)
+        except ArchiveError as error:
+            return ("refused", error.code)
+        return (kept, checker.ignored, checker.warnings, checker.total_size)
+
+    at_once = outcome(lambda checker: checker.admit_listed(list(members)))
+    one_by_one = outcome(lambda checker: [
+        member for member in members
+        if checker._keep(member.name, member.is_dir, member.size, member.name)])
+    assert at_once == one_by_one

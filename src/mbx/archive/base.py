@@ -292,7 +292,7 @@ class EntryChecker:
             return False
         files = {member.name for member in members if not member.is_dir}
         directories = {member.name for member in members if member.is_dir}
-        if len(files) + len(directories) != len(names):
+        if len(files) + len(directories) != len(names) or not files.isdisjoint(directories):
             return False  # a duplicate
         implied: set[str] = set()
         level = {name.rpartition("/")[0] for name in names if "/" in name}
