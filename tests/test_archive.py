@@ -1550,7 +1550,8 @@ def test_a_real_1_9_backup_with_a_case_collision_lists_with_a_warning(corpus, tm
 
 
 def test_limit_flags_reach_archive_limits():
-    from mbx.cli import _LIMIT_FLAGS, _archive_limits, build_parser
+    from mbx.cli import build_parser
+    from mbx.cli.commands import LIMIT_FLAGS as _LIMIT_FLAGS, archive_limits as _archive_limits
 
     parser = build_parser()
     defaults = ArchiveLimits()

@@ -103,16 +103,19 @@ def test_ls_long_and_cat_on_a_tar_gz(tmp_path, capsys):
 def test_ls_long_streams_the_same_text_as_one_dump(capsys):
     """Listings are written in batches; the text is what one json.dumps would give."""
     from mbx.archive import MemberInfo
-    from mbx.cli import _ls_members
+    from mbx.cli.commands import _members
+    from mbx.cli.output import Output
 
     members = [MemberInfo(f"files/{n:04x}/blob", n, 1700000000 + n % 3, n % 5 == 0)
                for n in range(10_000)] + [MemberInfo("unknown.xml", 1, None, False)]
     for listing in ([], members[:1], members):
-        assert _ls_members(iter(listing), as_json=True) == 0
-        assert capsys.readouterr().out == json.dumps(
-            [{"name": m.name, "size": m.size, "mtime": m.mtime, "is_dir": m.is_dir}
-             for m in listing]) + "\n"
-    assert _ls_members(iter(members), as_json=False) == 0
+        assert _members(Output("json"), iter(listing)) == 0
+        expected = [{"name": m.name, "size": m.size, "mtime": m.mtime, "is_dir": m.is_dir}
+                    for m in listing]
+        assert capsys.readouterr().out == json.dumps(expected) + "\n"
+        assert _members(Output("nl"), iter(listing)) == 0
+        assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == expected
+    assert _members(Output("text"), iter(members)) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(members)
     assert lines[0] == "d            0 2023-11-14 22:13 files/0000/blob/"
@@ -363,7 +366,7 @@ def test_help_names_only_commands_that_exist(capsys):
         main(["--help"])
     text = capsys.readouterr().out
     listed = set(re.findall(r"^    ([a-z]+)\s{2,}\S", text, re.MULTILINE))
-    assert listed == set(mbx.cli._COMMANDS) == {"ls", "info", "cat", "records", "verify",
+    assert listed == set(mbx.cli.COMMANDS) == {"ls", "info", "cat", "records", "verify",
                                                  "synth"}
     for unbuilt in ("restore", "transform", "store"):
         assert unbuilt not in text

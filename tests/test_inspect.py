@@ -18,7 +18,8 @@ from lxml import etree
 from conftest import FIXTURES
 from corpus import items, xml_members
 from mbx.archive import ArchiveLimits, open_backup
-from mbx.cli import main, summary_lines
+from mbx.cli import main
+from mbx.cli.text import summary_lines
 from mbx.errors import ArchiveError
 from mbx.inspect import describe, summarize
 from mbx.verification import verify

@@ -27,7 +27,7 @@ Where things live, in the order data flows:
   (:class:`~mbx.progress.Monitor`, :class:`~mbx.progress.CancelToken`);
 - :mod:`mbx.errors`: :class:`MbxError`, the root of everything mbx refuses,
   each with a stable ``code``;
-- :mod:`mbx.cli` and :mod:`mbx.output`: the ``mbx`` command.
+- :mod:`mbx.cli`: the ``mbx`` command, with its one output layer (:mod:`mbx.cli.output`).
 
 ``mbx.implementation`` is ``"cython"`` or ``"python"``: which parser engine runs.
 """

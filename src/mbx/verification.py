@@ -172,7 +172,7 @@ class VerifyReport(msgspec.Struct):
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description with stable keys; ``problems`` lists every problem."""
-        return {"path": self.path, "ok": self.ok, "errors": len(self.errors),
+        return {"backup": self.path, "ok": self.ok, "errors": len(self.errors),
                 "warnings": len(self.warnings), "summary": self.summary(),
                 "checked": dict(self.checked), "unknown_ref_kinds": list(self.unknown_ref_kinds),
                 "problems": [msgspec.structs.asdict(problem) for problem in self.problems]}

@@ -572,7 +572,7 @@ class CourseSynthesizer:
         for a in self.activities:
             counts[a.modname] = counts.get(a.modname, 0) + 1
         return {
-            "path": self.out_path, "format": self.format, "seed": self.seed,
+            "archive": self.out_path, "format": self.format, "seed": self.seed,
             "target": self.target, "size": size,
             "size_error": (size - self.target) / self.target if self.target else 0.0,
             "size_ok": abs(size - self.target) <= 0.05 * self.target,

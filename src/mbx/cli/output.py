@@ -65,10 +65,13 @@ class Output:
         """True for ``--json`` and ``--nl``: machine-readable output and errors."""
         return self.format != "text"
 
-    def document(self, result: Any, text: Callable[[Any], Iterable[str]]) -> None:
-        """One result: ``text(result)`` gives its lines; JSON prints it whole."""
+    def document(self, result: Any, text: Callable[[Any], Iterable[str]], *,
+                 to_json: Callable[[Any], Any] | None = None) -> None:
+        """One result: ``text(result)`` gives its lines; JSON prints it whole
+        (``to_json(result)`` first, for results that are not plain data)."""
         if self.is_json:
-            self.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+            data = result if to_json is None else to_json(result)
+            self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
         else:
             self._write_batched(line + "\n" for line in text(result))
 

@@ -1,0 +1,202 @@
+"""The ``mbx`` command line: a thin layer over the library's public functions.
+
+Each command (:mod:`mbx.cli.commands`) calls one public function
+(``mbx.inspect.summarize``, ``mbx.verification.verify``, ...) and hands its
+result to the one output layer (:mod:`mbx.cli.output`, with the text of
+:mod:`mbx.cli.text`). Results go to stdout, diagnostics to stderr. ``-q`` and
+``--debug`` go before or after the command; every command that reads a
+backup takes the archive-limit flags.
+
+Exit codes: 0 success; 1 the input was refused (an :class:`~mbx.errors.MbxError`:
+one line, or JSON with ``--json``) or ``verify`` found errors; 2 usage errors;
+3 an unexpected failure (traceback with ``--debug``); 4 ``verify --strict``
+found warnings but no errors; 5 the backup's format is recognised but the
+command does not support it yet (``format-unsupported``: a Moodle 1.9 backup
+given to ``verify``); 130 interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+import mbx
+from mbx.cli import commands
+from mbx.cli.commands import LIMIT_FLAGS, count
+from mbx.cli.exits import (EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNSUPPORTED,
+                           EXIT_USAGE, EXIT_WARNINGS)
+from mbx.cli.output import Output, add_output_flags, error_dict
+from mbx.errors import Cancelled, MbxError
+
+__all__ = ["EXIT_BUG", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REFUSED", "EXIT_UNSUPPORTED",
+           "EXIT_USAGE", "EXIT_WARNINGS", "build_parser", "entry_point", "main"]
+
+DESCRIPTION = """\
+Read, inspect, verify and synthesise Moodle course backups (.mbz: tar.gz or
+zip, or an extracted backup folder), streaming, in constant memory."""
+
+EPILOG = """\
+exit codes: 0 success, 1 input refused or verify found errors, 2 usage,
+3 internal error, 4 verify --strict found warnings only, 5 format not
+supported by this command yet, 130 interrupted"""
+
+#: command name -> the function that runs it
+COMMANDS = {"ls": commands.ls, "info": commands.info, "cat": commands.cat,
+            "records": commands.records, "verify": commands.verify, "synth": commands.synth}
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, naming the implementation only when asked (deciding it loads
+    the compiled modules)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"mbx {mbx.__version__} ({mbx.implementation})")
+        parser.exit()
+
+
+
+def _limits_parent() -> argparse.ArgumentParser:
+    """The archive-limit flags every command that reads a backup takes."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("archive limits (raise one to read a backup refused by it)")
+    for field, (kind, metavar, text) in LIMIT_FLAGS.items():
+        group.add_argument("--" + field.replace("_", "-"), dest=field, type=kind,
+                           metavar=metavar, help=text)
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # accepted before or after the subcommand; SUPPRESS keeps a later default from
+    # overwriting what was given before it
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress line on stderr")
+    parser = argparse.ArgumentParser(prog="mbx", description=DESCRIPTION, parents=[common],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=EPILOG)
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="show the version and which implementation runs, then exit")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    limits = _limits_parent()
+
+    def command(name: str, help: str, *, reads_backup: bool = False,
+                **kwargs) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help,
+                                   parents=[common, limits] if reads_backup else [common],
+                                   **kwargs)
+
+    ls = command("ls", "what a backup holds: course, sections, activities, counts",
+                 reads_backup=True)
+    ls.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    ls.add_argument("-l", dest="long", action="store_true",
+                    help="list every member with size and time, like tar tv")
+    add_output_flags(ls, stream=True)
+    ls.add_argument("--envelope", action="store_true",
+                    help="with -l --json: one object {source, warnings, members} instead of "
+                         "the list of members")
+
+    info = command("info", "all settings and the full information block", reads_backup=True)
+    info.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    add_output_flags(info)
+
+    cat = command("cat", "stream one member of a backup to stdout", reads_backup=True)
+    cat.add_argument("backup", help=".mbz file or extracted backup folder")
+    cat.add_argument("member", help="member name, e.g. moodle_backup.xml")
+
+    records = command(
+        "records", "stream the records of one element path of an XML file or backup member",
+        reads_backup=True,
+        usage="mbx records [-h] [--grouped] [--below RELPATH] [--json | --nl] "
+              "(FILE | BACKUP MEMBER) PATH")
+    records.add_argument("source", nargs="+", metavar="ARG",
+                         help="FILE PATH: an XML file (- for stdin) and an element path; "
+                              "BACKUP MEMBER PATH: a member of a backup and an element path")
+    records.add_argument("--grouped", action="store_true",
+                         help="deliver the element with registered descendants nested")
+    records.add_argument("--below", action="append", default=[], metavar="RELPATH",
+                         help="with --grouped: a descendant to collect (repeatable)")
+    add_output_flags(records, stream=True)
+
+    verify = command("verify", "check a backup is sound: XML, blobs, references, folders, index",
+                     reads_backup=True)
+    verify.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    verify.add_argument("--strict", action="store_true",
+                        help=f"warnings fail too (exit {EXIT_WARNINGS} when there are no errors)")
+    verify.add_argument("--max-problems", type=count, default=20, metavar="N",
+                        help="show the detail of at most N problems, errors first "
+                             "(default 20; the summary counts them all)")
+    add_output_flags(verify)
+
+    synth = command("synth", "write a synthetic course backup of a given size, for benchmarks")
+    synth.add_argument("output_path", metavar="output", help="archive to write, e.g. big.mbz")
+    synth.add_argument("--size", default="100M",
+                       help="compressed size of the archive: 2M, 100M, 1G ... (default 100M)")
+    synth.add_argument("--seed", type=int, default=1, help="same seed, same bytes (default 1)")
+    synth.add_argument("--users", type=int, help="users, teacher included (default: by size)")
+    synth.add_argument("--sections", type=int,
+                       help="sections, section 0 included (default: by size)")
+    synth.add_argument("--activities", metavar="MOD:N,...",
+                       help="activities per module, e.g. forum:30,page:20,assign:5 "
+                            "(forum page label url resource folder assign quiz; default: by size)")
+    synth.add_argument("--no-users", action="store_true", help="no users and no user data")
+    synth.add_argument("--no-files", action="store_true", help="no file blobs")
+    synth.add_argument("--format", choices=["tgz", "zip"], default="tgz",
+                       help="container (default tgz, as Moodle writes)")
+    add_output_flags(synth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs one ``mbx`` command; returns its exit code (see the module docstring)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for flag in ("debug", "quiet"):  # SUPPRESS leaves them unset when not given
+        setattr(args, flag, getattr(args, flag, False))
+    if getattr(args, "backup", None) == "":
+        parser.error("the backup path is empty")
+    args.json = getattr(args, "output", "text") != "text"
+    output = Output(getattr(args, "output", "text"))
+    try:
+        return COMMANDS[args.command](args)
+    except BrokenPipeError:
+        # the reader went away (``mbx records ... | head``): not an error
+        sys.stdout = open(os.devnull, "w")
+        return EXIT_OK
+    except (KeyboardInterrupt, Cancelled):
+        commands.clear_progress_lines()
+        output.note("interrupted")
+        return EXIT_INTERRUPTED
+    except MbxError as exc:
+        if args.debug:
+            raise
+        output.error(exc.to_dict(), str(exc))
+        return EXIT_UNSUPPORTED if exc.code == "format-unsupported" else EXIT_REFUSED
+    except OSError as exc:
+        if args.debug:
+            raise
+        message = _os_error_message(exc)
+        output.error(error_dict("os-error", message, source=exc.filename), message)
+        return EXIT_REFUSED
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if args.debug:
+            raise
+        message = f"internal error: {exc!r} (run with --debug for a traceback)"
+        output.error(error_dict("internal-error", message), message)
+        return EXIT_BUG
+
+
+def _os_error_message(exc: OSError) -> str:
+    """``cannot open 'x.mbz': No such file or directory``: no ``[Errno 2]``."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is None:
+        return reason
+    return f"{os.fsdecode(exc.filename)!r}: {reason}"
+
+
+def entry_point() -> None:
+    """Console-script entry: ``mbx``."""
+    sys.exit(main())

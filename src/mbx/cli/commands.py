@@ -1,0 +1,254 @@
+"""The commands of ``mbx``: each parses nothing, calls one library function and
+hands the result to the output layer.
+
+Everything slow to import (the XML machinery, the compiled modules) is imported
+inside the command that needs it, so ``mbx ls -l`` starts with the archive
+layer alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+
+from mbx.cli import text
+from mbx.cli.exits import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_WARNINGS
+from mbx.cli.output import Output
+from mbx.units import parse_size
+
+
+def positive(convert, what: str):
+    """An argparse type: ``convert(text)``, refused unless it is a positive number."""
+    def parse(value_text: str):
+        try:
+            value = convert(value_text)
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            raise argparse.ArgumentTypeError(
+                f"{what} must be a positive number, got {value_text!r}")
+        return value
+    return parse
+
+
+def count(value_text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(value_text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"want a whole number, 0 or more, not {value_text!r}")
+    return value
+
+
+#: The archive-limit flags: ArchiveLimits field -> (type, metavar, help).
+LIMIT_FLAGS = {
+    "max_ratio": (positive(float, "ratio"), "N",
+                  "refuse a tar.gz (or zip member) that inflates more than N times its "
+                  "compressed size, the decompression-bomb check (default 200)"),
+    "max_member_size": (positive(parse_size, "size"), "SIZE",
+                        "refuse a member larger than SIZE, e.g. 32G (default 16G)"),
+    "max_total_size": (positive(parse_size, "size"), "SIZE",
+                       "refuse a backup whose members add up to more than SIZE (default 64G)"),
+    "max_members": (positive(int, "count"), "N",
+                    "refuse a backup of more than N members (default 1000000)"),
+}
+
+
+def archive_limits(args):
+    """The :class:`~mbx.archive.ArchiveLimits` the command line asks for (defaults elsewhere)."""
+    from mbx.archive import ArchiveLimits
+
+    return ArchiveLimits(**{field: getattr(args, field) for field in LIMIT_FLAGS
+                            if getattr(args, field, None) is not None})
+
+
+_LIVE_LINES: list = []
+
+
+def clear_progress_lines() -> None:
+    """Wipes any progress line still drawn (before a last message, on Ctrl-C)."""
+    for line in _LIVE_LINES:
+        line.clear()
+
+
+@contextlib.contextmanager
+def progress(args, phase: str) -> Iterator:
+    """A :class:`~mbx.progress.Monitor` for one long pass, drawing its line on a
+    terminal unless ``-q``; the line is cleared when the pass ends, however it ends."""
+    from mbx.progress import Monitor, TerminalProgress
+
+    line = TerminalProgress(enabled=False if args.quiet else None)
+    monitor = Monitor(line)
+    monitor.phase_name = phase
+    _LIVE_LINES.append(line)
+    try:
+        yield monitor
+    finally:
+        _LIVE_LINES.remove(line)
+        line.clear()
+
+
+def ls(args) -> int:
+    """``mbx ls``: the summary; ``mbx ls -l``: every member."""
+    output = Output(args.output)
+    if args.long:  # from the index alone: no XML machinery to load
+        from mbx.archive import list_members
+
+        return _members(output, list_members(args.backup, limits=archive_limits(args)),
+                        envelope=args.envelope)
+    from mbx.inspect import summarize
+
+    with progress(args, "reading") as monitor:
+        result = summarize(args.backup, progress=monitor, limits=archive_limits(args))
+    width = shutil.get_terminal_size().columns
+    output.document(result, lambda summary: text.summary_lines(summary, width=width))
+    return EXIT_OK
+
+
+def _members(output: Output, listing, *, envelope: bool = False) -> int:
+    """``mbx ls -l``: one line (or JSON object) per member, written as it comes.
+
+    ``listing`` is a :class:`~mbx.archive.Listing` (or any iterable of
+    MemberInfo): its ``source`` and ``warnings`` go to stderr, or with
+    ``--json --envelope`` into the one object ``{"source", "warnings", "members"}``.
+    """
+    source = getattr(listing, "source", None)
+    warnings = getattr(listing, "warnings", ())
+    if envelope and output.format == "json":
+        output.document({"source": source,
+                         "warnings": [{"code": w.code, "message": w.message, "member": w.member}
+                                      for w in warnings],
+                         "members": [text.member_dict(member) for member in listing]},
+                        lambda _: [])
+        return EXIT_OK
+    note = text.listing_note(source)
+    if note is not None:
+        output.note(note)
+    for warning in warnings:
+        output.note(f"warning: {warning.message} ({warning.code})")
+    output.stream(listing, to_dict=text.member_dict, to_text=text.member_line)
+    return EXIT_OK
+
+
+def info(args) -> int:
+    """``mbx info``: the whole information block and every setting."""
+    from mbx.inspect import describe
+
+    Output(args.output).document(describe(args.backup, limits=archive_limits(args)),
+                                 text.info_lines)
+    return EXIT_OK
+
+
+def cat(args) -> int:
+    """``mbx cat``: one member's bytes to stdout, once the whole archive is judged safe."""
+    from mbx.inspect import copy_member
+
+    copy_member(args.backup, args.member, sys.stdout.buffer, limits=archive_limits(args))
+    sys.stdout.buffer.flush()
+    return EXIT_OK
+
+
+def records(args) -> int:
+    """``mbx records``: the records of one element path, as they are parsed."""
+    import json
+
+    from mbx.xml import Parser
+
+    if len(args.source) not in (2, 3):
+        print("mbx records: give FILE PATH, or BACKUP MEMBER PATH", file=sys.stderr)
+        return EXIT_USAGE
+    *where, path = args.source
+    output = Output(args.output)
+    matched = 0
+
+    def parsed(stream, source: str):
+        nonlocal matched
+        queue: list[dict] = []
+        parser = Parser(source=source)
+        parser.add_path(path, queue.append, grouped=args.grouped)
+        for below in args.below:
+            parser.add_path(f"{path.rstrip('/')}/{below.strip('/')}")
+        for chunk in iter(lambda: stream.read(1 << 16), b""):
+            parser.feed(chunk)
+            matched += len(queue)
+            yield from queue
+            queue.clear()
+        parser.close()
+        matched += len(queue)
+        yield from queue
+
+    def one_line(record: dict) -> str:
+        return json.dumps(record, ensure_ascii=False)
+
+    if len(where) == 2:
+        from mbx.archive import open_backup
+
+        with open_backup(where[0], limits=archive_limits(args)) as backup:
+            backup.check()  # the whole archive's verdict before a record is written
+            with backup.open(where[1]) as stream:
+                output.stream(parsed(stream, where[1]), to_dict=dict, to_text=one_line)
+        source = f"{where[1]} of {where[0]}"
+    elif where[0] == "-":
+        output.stream(parsed(sys.stdin.buffer, "<stdin>"), to_dict=dict, to_text=one_line)
+        source = "stdin"
+    else:
+        with open(where[0], "rb") as stream:
+            output.stream(parsed(stream, where[0]), to_dict=dict, to_text=one_line)
+        source = where[0]
+    if not matched:
+        output.note(f"no element matched {path} in {source}")
+    return EXIT_OK
+
+
+def verify(args) -> int:
+    """``mbx verify``: errors and warnings, by code; the exit code says which."""
+    from mbx.verification import verify as verify_backup
+
+    with progress(args, "verifying") as monitor:
+        report = verify_backup(args.backup, progress=monitor, limits=archive_limits(args))
+    Output(args.output).document(
+        report, lambda r: text.verify_lines(r, max_problems=args.max_problems,
+                                            strict=args.strict),
+        to_json=lambda r: r.to_dict())
+    if report.errors:
+        return EXIT_REFUSED
+    return EXIT_WARNINGS if args.strict and report.warnings else EXIT_OK
+
+
+def synth(args) -> int:
+    """``mbx synth``: a synthetic course of the size asked for."""
+    from mbx.synth import synthesize
+
+    output = Output(args.output)
+    activities = None
+    if args.activities:
+        try:
+            activities = {name.strip(): int(number) for name, number in
+                          (re.split("[:=]", part, maxsplit=1)
+                           for part in args.activities.split(",") if part)}
+        except ValueError:
+            output.note(f"--activities wants MOD:N,...; got {args.activities!r}")
+            return EXIT_USAGE
+    try:
+        with progress(args, "writing") as monitor:
+            result = synthesize(args.output_path, size=args.size, seed=args.seed,
+                                users=args.users, sections=args.sections,
+                                activities=activities, include_users=not args.no_users,
+                                include_files=not args.no_files, format=args.format,
+                                progress=monitor)
+    except ValueError as exc:
+        if getattr(exc, "code", None):  # an MbxError: the caller reports it
+            raise
+        output.note(str(exc))
+        return EXIT_USAGE
+    output.document(result, text.synth_lines)
+    if not result["size_ok"]:
+        output.note("note: the requested course cannot reach that size (no forum posts and "
+                    "no files to grow)")
+    return EXIT_OK
