@@ -1,0 +1,54 @@
+"""atheris harness for ``mbx.verify.verify``: a whole backup checked in one pass.
+
+An input starting with ``PK`` is written as it stands as a zip ``.mbz``; any
+other input is taken as raw tar bytes (or a gzip file, kept as it is, when it
+starts with the gzip magic) and made a tar.gz as ``fuzz_tar.py`` does. So the
+fuzzer mutates member names and XML behind the container, and reaches the
+listing, ``files.xml``, ``inforef.xml`` and ``.ARCHIVE_INDEX`` cross-checks.
+
+Findings: any exception that is not an ``mbx.errors.MbxError``, and a report
+that does not serialise to JSON (``VerifyReport.to_dict``) or whose problems
+have no code.
+
+    python fuzz/fuzz_verify.py -atheris_runs=20000 fuzz/corpus/verify
+"""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    import msgspec
+
+    import mbx.archive.tar_reader
+    import mbx.archive.zip_reader
+    import mbx.verify
+    from archive_inputs import ZIP_MAGIC, as_tar_gz, write_input
+    from mbx.errors import MbxError
+
+
+def TestOneInput(data: bytes) -> None:
+    if data.startswith(ZIP_MAGIC):
+        path = write_input("input.zip.mbz", data)
+    else:
+        path = write_input("input.mbz", as_tar_gz(data))
+    try:
+        report = mbx.verify.verify(path)
+    except MbxError:
+        return
+    msgspec.json.encode(report.to_dict())
+    for problem in report.problems:
+        if not (isinstance(problem.code, str) and problem.code):
+            raise AssertionError(f"problem without a code: {problem!r}")
+        str(problem)
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()
