@@ -906,6 +906,16 @@ def test_zip_overlapping_entries(tmp_path):
     assert_refused("archive-zip-overlap", tmp_path / "overlap.zip")
 
 
+def test_zip_without_entries_is_an_empty_backup(tmp_path):
+    """An empty zip (found by fuzz/fuzz_zip.py): no members, like an empty folder."""
+    zipfile.ZipFile(tmp_path / "empty.zip", "w").close()
+    assert zipfile.ZipFile(tmp_path / "empty.zip").infolist() == []
+    with no_writes(), deadline():
+        assert read_everything(tmp_path / "empty.zip") == []
+        with open_backup(tmp_path / "empty.zip") as backup:
+            assert backup.format == "unknown" and backup.read_index() is None
+
+
 # -- folders ----------------------------------------------------------------------------------
 
 def make_folder(root: Path, entries) -> Path:

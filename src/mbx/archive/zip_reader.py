@@ -138,6 +138,8 @@ class ZipContainer:
     def _check_overlaps(self) -> None:
         """Refuses entries whose data overlaps the next entry (the overlapping-entry bomb)."""
         infos = sorted(self._zip.infolist(), key=lambda info: info.header_offset)
+        if not infos:
+            return  # an empty zip (found by fuzz/fuzz_zip.py)
         ends = [info.header_offset for info in infos[1:]] + [self._zip.start_dir]
         for info, next_start in zip(infos, ends, strict=True):
             name_length = len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800
