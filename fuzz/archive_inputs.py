@@ -8,6 +8,15 @@ Every input is written into one scratch folder per process, made once and
 reused (each run replaces the previous run's file or tree), so a long run
 never fills the disk.
 
+A tree description (:func:`write_tree`) is entries separated by NUL bytes,
+each one a kind byte, a name (a ``/``-separated path, any bytes the OS takes),
+a newline, then the content. Kinds: ``d`` a directory, ``l`` a symbolic link
+(the content is its target), ``p`` a FIFO, anything else a file. Entries the
+harness cannot or will not make are skipped, not findings: names the OS
+refuses, ``.`` and ``..`` components (they would leave the folder), paths
+under an entry that is not a directory. Links and FIFOs are made last, so
+nothing is ever written through a link.
+
 The walk is what a consumer does with a backup: open it, name its kind and
 format, list it, stream every member to its end, read the ignored entries and
 the ``.ARCHIVE_INDEX``, open a few members by name. An
@@ -29,8 +38,8 @@ import tempfile
 from mbx.archive import ArchiveLimits, MemberInfo, open_backup
 from mbx.errors import MbxError
 
-__all__ = ["FUZZ_LIMITS", "GZIP_MAGIC", "ZIP_MAGIC", "as_tar_gz", "check_name", "scratch_path", "walk",
-           "write_input"]
+__all__ = ["FUZZ_LIMITS", "GZIP_MAGIC", "ZIP_MAGIC", "as_tar_gz", "check_name", "decode_tree",
+           "scratch_path", "walk", "write_input", "write_tree"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK"
@@ -39,6 +48,8 @@ ZIP_MAGIC = b"PK"
 FUZZ_LIMITS = ArchiveLimits(max_member_size=8 << 20, max_total_size=32 << 20, max_members=4096,
                             ratio_applies_after=256 << 10, max_name_length=1024)
 READ_SIZE = 64 << 10
+MAX_ENTRIES = 64
+MAX_DEPTH = 8
 
 _scratch: str | None = None
 
@@ -58,6 +69,49 @@ def write_input(name: str, data: bytes) -> str:
     with open(path, "wb") as file:
         file.write(data)
     return path
+
+
+def decode_tree(data: bytes) -> list[tuple[bytes, list[bytes], bytes]]:
+    """``(kind, path components, content)`` for each entry a tree description holds."""
+    tree = []
+    for entry in data.split(b"\x00")[:MAX_ENTRIES]:
+        kind, name, content = entry[:1], *entry[1:].partition(b"\n")[::2]
+        parts = [part for part in name.split(b"/") if part]
+        if parts and len(parts) <= MAX_DEPTH and not {b".", b".."} & set(parts):
+            tree.append((kind, parts, content))
+    return tree
+
+
+def _make(root: bytes, kind: bytes, parts: list[bytes], content: bytes) -> None:
+    path = os.path.join(root, *parts)
+    ancestors = [os.path.join(root, *parts[:depth]) for depth in range(1, len(parts))]
+    if os.path.lexists(path) or any(os.path.islink(folder) for folder in ancestors):
+        return  # never make anything through a link
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if kind == b"d":
+        os.mkdir(path)
+    elif kind == b"l":
+        os.symlink(content, path)
+    elif kind == b"p":
+        os.mkfifo(path)
+    else:
+        with open(path, "wb") as file:
+            file.write(content)
+
+
+def write_tree(data: bytes) -> str:
+    """Makes the tree ``data`` describes in a fresh folder of the scratch folder; its path."""
+    root = os.fsencode(scratch_path("tree"))
+    shutil.rmtree(root, ignore_errors=True)
+    os.mkdir(root)
+    tree = decode_tree(data)
+    # links and FIFOs last: no later entry can be written through a link
+    for kind, parts, content in sorted(tree, key=lambda entry: entry[0] in (b"l", b"p")):
+        try:
+            _make(root, kind, parts, content)
+        except OSError:
+            pass  # a name or a layout the OS refuses: not the reader's business
+    return os.fsdecode(root)
 
 
 def as_tar_gz(data: bytes) -> bytes:

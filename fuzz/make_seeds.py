@@ -5,7 +5,8 @@ small (the whole ``fuzz/corpus`` stays under 200 KB) and the same on every run:
 
 * a minimal, sound moodle2 backup (one page activity, one section, one blob,
   one user) written by ``mbx.archive.writer.ArchiveWriter``, as tar.gz, as
-  the raw tar inside it, as zip, and as a folder description;
+  the raw tar inside it, as zip, and as a folder description (for
+  ``fuzz_verify.py`` too, after its ``TREE`` line);
 * the smallest ``mbx synth`` course (one page, no users, no files), tar.gz and zip;
 * hand-made edge cases built with the standard library: pax headers (long and
   non-ASCII names, a fractional time, a global header), GNU long names and a
@@ -293,7 +294,9 @@ def main() -> None:
                                                    folder_extra)},
             "index": index_seeds(work),
             "verify": {"sound.tar": gzip.decompress(sound_tgz), "sound.zip": sound_zip,
-                       "broken.tar": broken_tar},
+                       "broken.tar": broken_tar,
+                       "sound.tree": b"TREE\n" + folder_tree(sound_members()),
+                       "broken.tree": b"TREE\n" + folder_tree(broken_members())},
         }
         for harness, seeds in corpora.items():
             folder = os.path.join(CORPUS, harness)
