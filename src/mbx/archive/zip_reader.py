@@ -185,6 +185,9 @@ def _translate(exc: Exception, name: str, source: str) -> ArchiveError:
                       f"member {name!r} fails its CRC-32 check (corrupt data)", source)
     if isinstance(exc, EOFError) or "Truncated" in str(exc):
         return refuse("archive-truncated-zip", f"member {name!r} is cut short: {exc}", source)
+    if isinstance(exc, UnicodeDecodeError):  # a UTF-8-flagged local header (fuzz_verify.py)
+        return refuse("archive-corrupt-zip",
+                      f"member {name!r}: the name in its local header is not UTF-8", source)
     if isinstance(exc, NotImplementedError):
         return refuse("archive-unsupported-compression", f"member {name!r}: {exc}", source)
     if isinstance(exc, (zipfile.BadZipFile, *_DATA_ERRORS)):
