@@ -6,7 +6,8 @@ Imported by ``fuzz_tar.py``, ``fuzz_zip.py``, ``fuzz_folder.py`` and
 
 Every input is written into one scratch folder per process, made once and
 reused (each run replaces the previous run's file or tree), so a long run
-never fills the disk.
+never fills the disk; the next harness started removes the folders of
+finished ones.
 
 A tree description (:func:`write_tree`) is entries separated by NUL bytes,
 each one a kind byte, a name (a ``/``-separated path, any bytes the OS takes),
@@ -28,7 +29,7 @@ or a listing that differs from what the streaming pass gave.
 
 from __future__ import annotations
 
-import atexit
+import glob
 import gzip
 import os
 import re
@@ -54,12 +55,31 @@ MAX_DEPTH = 8
 _scratch: str | None = None
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def scratch_path(name: str) -> str:
-    """``name`` inside this process's scratch folder (made on first use, removed at exit)."""
+    """``name`` inside this process's scratch folder, ``mbx-fuzz-<pid>`` (made on first use).
+
+    libFuzzer ends the process without running Python's exit handlers, so the
+    folders of earlier runs whose process is gone are removed here instead.
+    """
     global _scratch
     if _scratch is None:
-        _scratch = tempfile.mkdtemp(prefix="mbx-fuzz-")
-        atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
+        for folder in glob.glob(os.path.join(tempfile.gettempdir(), "mbx-fuzz-*")):
+            pid = folder.rpartition("-")[2]
+            if pid.isdigit() and not _running(int(pid)):
+                shutil.rmtree(folder, ignore_errors=True)
+        _scratch = os.path.join(tempfile.gettempdir(), f"mbx-fuzz-{os.getpid()}")
+        shutil.rmtree(_scratch, ignore_errors=True)
+        os.mkdir(_scratch)
     return os.path.join(_scratch, name)
 
 
