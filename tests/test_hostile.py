@@ -658,7 +658,7 @@ if len(ENGINES) == 2:
             f"  {doc!r}: {pure} / {compiled}" for doc, pure, compiled in unlisted)
 
 
-# -- hostile backups found by the fuzz harnesses (fuzz/fuzz_verify.py) ---------------------
+# -- hostile backups met while writing the verify fuzz harness (fuzz/fuzz_verify.py) -------
 
 def test_verify_moodle_backup_with_text_contents(tmp_path):
     """``<contents>`` holding text instead of the activity and section lists: one problem

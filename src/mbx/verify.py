@@ -289,7 +289,7 @@ def _parse_inforef(state: _State, stream: BinaryIO) -> None:
 def _read_listing(state: _State, stream: BinaryIO, name: str) -> None:
     info = read_information(stream, source=name)
     contents = info.get("contents") or {}
-    if not isinstance(contents, dict):  # <contents>text</contents> (found by fuzz_verify.py)
+    if not isinstance(contents, dict):  # <contents>text</contents>, a hostile listing
         raise FormatError("<contents> holds text, not the lists of activities and sections",
                           code="format-bad-contents", source=name)
     state.listed = {
