@@ -946,6 +946,29 @@ def test_zip_overlapping_entries(tmp_path):
     assert_refused("archive-zip-overlap", tmp_path / "overlap.zip")
 
 
+def test_zip_without_entries_is_an_empty_backup(tmp_path):
+    """An empty zip (found by fuzz/fuzz_zip.py): no members, like an empty folder."""
+    zipfile.ZipFile(tmp_path / "empty.zip", "w").close()
+    assert zipfile.ZipFile(tmp_path / "empty.zip").infolist() == []
+    with no_writes(), deadline():
+        assert read_everything(tmp_path / "empty.zip") == []
+        with open_backup(tmp_path / "empty.zip") as backup:
+            assert backup.format == "unknown" and backup.read_index() is None
+
+
+def test_zip_local_header_name_not_utf8(tmp_path):
+    """A local header flagged UTF-8 whose name is not (found by fuzz/fuzz_verify.py):
+    zipfile raises UnicodeDecodeError when the member is opened."""
+    content = bytearray(write_zip(tmp_path / "a.zip", [("a.xml", b"<a/>")]).read_bytes())
+    assert content[:4] == b"PK\x03\x04" and content[30:35] == b"a.xml"
+    content[6:8] = struct.pack("<H", struct.unpack("<H", content[6:8])[0] | 0x800)
+    content[30] = 0xFF
+    (tmp_path / "bad.zip").write_bytes(content)
+    with zipfile.ZipFile(tmp_path / "bad.zip") as archive, pytest.raises(UnicodeDecodeError):
+        archive.open("a.xml")
+    assert_refused("archive-corrupt-zip", tmp_path / "bad.zip")
+
+
 # -- folders ----------------------------------------------------------------------------------
 
 def make_folder(root: Path, entries) -> Path:

@@ -655,3 +655,18 @@ if len(ENGINES) == 2:
                                  pure, compiled))
         assert not unlisted, "(pure, compiled) codes not in differences.json:\n" + "\n".join(
             f"  {doc!r}: {pure} / {compiled}" for doc, pure, compiled in unlisted)
+
+
+# -- hostile backups met while writing the verify fuzz harness (fuzz/fuzz_verify.py) -------
+
+def test_verify_moodle_backup_with_text_contents(tmp_path):
+    """``<contents>`` holding text instead of the activity and section lists: one problem
+    with its own code, not an AttributeError."""
+    from mbx.verification import verify
+
+    (tmp_path / "moodle_backup.xml").write_bytes(
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<moodle_backup><information>'
+        b"<name>x.mbz</name><contents>x</contents></information></moodle_backup>")
+    report = verify(tmp_path)
+    assert [(problem.code, problem.member) for problem in report.problems] == [
+        ("format-bad-contents", "moodle_backup.xml")]

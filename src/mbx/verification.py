@@ -80,6 +80,8 @@ SEVERITIES: dict[str, Severity] = {
     # without moodle_backup.xml and its information block there is nothing to restore
     "verify-no-moodle-backup": "error",
     "format-no-information": "error",
+    # an information block whose parts are not what Moodle writes (text in <contents>)
+    "format-bad-*": "error",
     # the index cannot be read at all: nothing says what the archive should hold
     "archive-bad-index": "error",
     # Moodle's restore reads only the entry count of .ARCHIVE_INDEX, for its

@@ -139,6 +139,8 @@ class ZipContainer:
     def _check_overlaps(self) -> None:
         """Refuses entries whose data overlaps the next entry (the overlapping-entry bomb)."""
         infos = sorted(self._zip.infolist(), key=lambda info: info.header_offset)
+        if not infos:
+            return  # an empty zip (found by fuzz/fuzz_zip.py)
         ends = [info.header_offset for info in infos[1:]] + [self._zip.start_dir]
         for info, next_start in zip(infos, ends, strict=True):
             name_length = len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800
@@ -187,6 +189,9 @@ def _translate(exc: Exception, name: str, source: str) -> ArchiveError:
                       f"member {name!r} fails its CRC-32 check (corrupt data)", source)
     if isinstance(exc, EOFError) or "Truncated" in str(exc):
         return refuse("archive-truncated-zip", f"member {name!r} is cut short: {exc}", source)
+    if isinstance(exc, UnicodeDecodeError):  # a UTF-8-flagged local header (fuzz_verify.py)
+        return refuse("archive-corrupt-zip",
+                      f"member {name!r}: the name in its local header is not UTF-8", source)
     if isinstance(exc, NotImplementedError):
         return refuse("archive-unsupported-compression", f"member {name!r}: {exc}", source)
     if isinstance(exc, (zipfile.BadZipFile, *_DATA_ERRORS)):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
+import msgspec
+
 from mbx.archive import Backup, open_backup
 from mbx.errors import FormatError
 from mbx.moodle2.members import MOODLE_BACKUP
@@ -35,7 +37,14 @@ def read_information(stream: BinaryIO | str | os.PathLike, source: str | None = 
     if not found:
         raise FormatError("moodle_backup.xml has no <information> block",
                           code="format-no-information", source=source)
-    return Information.from_record(found[0])
+    try:
+        return Information.from_record(found[0])
+    except FormatError as error:
+        error.source = source
+        raise
+    except msgspec.ValidationError as error:  # an element where text belongs, or the reverse
+        raise FormatError(f"the <information> block does not have Moodle's shape: {error}",
+                          code="format-bad-information", source=source) from None
 
 
 def read_backup_information(backup: Backup | str | os.PathLike) -> Information:

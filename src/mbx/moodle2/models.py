@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from mbx.errors import FormatError
 from mbx.moodle2.files import file_has_content
 
 
@@ -185,5 +186,12 @@ def _with_dates(record: dict, dates: tuple[str, ...]) -> dict:
 
 
 def _nested(record: dict, key: str) -> dict:
+    """The wrapper ``key`` of a grouped record: its children, or nothing when it is
+    absent or empty; text where the children should be is refused."""
     value = record.get(key)
-    return value if isinstance(value, dict) else {}
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.strip():
+        raise FormatError(f"<{key}> holds text, not the elements it wraps",
+                          code=f"format-bad-{key}")
+    return {}
