@@ -175,3 +175,35 @@ def test_synth_reports_both_phases_with_totals_when_packing(tmp_path):
     assert [s.phase for s in seen[:1]] == ["writing"] and packing
     assert packing[0].total_members == result["members"]
     assert max(s.done_bytes for s in packing) == packing[0].total_bytes
+
+
+@pytest.mark.parametrize("operation", ["verify", "summarize"])
+def test_passes_over_a_backup_know_their_totals(tmp_path, operation):
+    import tarfile
+
+    import mbx
+
+    from mbx.archive.writer import ArchiveWriter
+
+    indexed, plain = tmp_path / "indexed.mbz", tmp_path / "plain.mbz"
+    with ArchiveWriter(indexed) as writer:           # .ARCHIVE_INDEX first, as Moodle packs
+        for path in sorted(SAMPLE.rglob("*")):
+            if path.is_file():
+                writer.write(str(path.relative_to(SAMPLE)), path.read_bytes())
+    with tarfile.open(plain, "w:gz") as tar:          # no index: totals unknown in advance
+        tar.add(SAMPLE, arcname=".")
+    with tarfile.open(indexed) as tar:               # what the pass will meet, read apart
+        entries = [m for m in tar.getmembers() if m.name != ".ARCHIVE_INDEX"]
+    files = [p for p in SAMPLE.rglob("*") if p.is_file()]
+    expected = {SAMPLE: (len(list(SAMPLE.rglob("*"))), sum(p.stat().st_size for p in files)),
+                indexed: (len(entries), sum(m.size for m in entries if m.isfile())),
+                plain: (None, None)}
+    seen: list[ProgressSnapshot] = []
+    for backup, (members, total) in expected.items():
+        seen.clear()
+        getattr(mbx, operation)(backup, progress=Monitor(seen.append, interval=0))
+        first, last = seen[0], seen[-1]
+        assert first.phase in ("verifying", "reading") and first.done_members == 0
+        assert (first.total_members, first.total_bytes) == (members, total), backup
+        if members is not None:
+            assert last.done_members >= members and last.fraction == 1.0

@@ -13,14 +13,14 @@ types, dates as Unix-time integers, ``None`` where 1.9 has no such thing.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any, BinaryIO, Callable, Iterator
 
 import msgspec
 
-from mbx.archive import ArchiveLimits, Backup, MemberInfo, list_members, open_backup
+from mbx.archive import ArchiveLimits, Backup, MemberInfo, as_backup, list_members
 from mbx.errors import FormatError
+from mbx.progress import Monitor, as_monitor
 from mbx.moodle2 import (Information, as_unix_time, file_has_content, file_size,
                          is_question_file, read_backup_information, read_information)
 from mbx.moodle2 import members as names
@@ -54,21 +54,6 @@ _COUNTED: dict[str, dict[str, tuple[str, str | None]]] = {
 }
 
 
-@contextlib.contextmanager
-def _opened(backup: Backup | str | os.PathLike, limits: ArchiveLimits | None
-            ) -> Iterator[Backup]:
-    """The backup to read: opened here (with ``limits``) and closed after, or the
-    caller's own :class:`~mbx.archive.Backup`, left open."""
-    if isinstance(backup, Backup):
-        if limits is not None:
-            raise TypeError("limits apply when mbx opens the backup: pass them to "
-                            "open_backup(), or pass a path")
-        yield backup
-        return
-    with open_backup(backup, limits=limits if limits is not None else ArchiveLimits()) as opened:
-        yield opened
-
-
 def describe(backup: Backup | str | os.PathLike, *,
              limits: ArchiveLimits | None = None) -> dict[str, Any]:
     """Everything a backup says about itself (``mbx info``): the ``information``
@@ -79,7 +64,7 @@ def describe(backup: Backup | str | os.PathLike, *,
     ``INFO`` block under ``moodle1``, which is ``None`` for moodle2. The whole
     backup passes the archive checks first (``Backup.check``).
     """
-    with _opened(backup, limits) as opened:
+    with as_backup(backup, limits) as opened:
         opened.check()
         if opened.format == "moodle1":
             with opened.open(_M1_FILE) as stream:
@@ -104,18 +89,19 @@ def count_records(stream: BinaryIO, paths: dict[str, str], source: str | None = 
 
 
 def summarize(path: Backup | str | os.PathLike,
-              progress: Callable[[MemberInfo], None] | None = None, *,
+              progress: Monitor | Callable[[MemberInfo], None] | None = None, *,
               limits: ArchiveLimits | None = None) -> dict[str, Any]:
     """What a person wants to know before restoring: course, source, settings,
     sections, activities, counts and where the bytes sit (``mbx ls``).
 
     Works on a ``.mbz`` (tar.gz or zip) or an extracted folder given by path
     (opened with ``limits``), or on an opened :class:`~mbx.archive.Backup`, in
-    one pass; ``progress`` is called with each member (directories included)
-    as the pass reaches it. The keys are stable (``mbx ls --json`` prints this
+    one pass; ``progress`` (a :class:`~mbx.progress.Monitor`, or a callable
+    taking each member, directories included) follows the pass; once its
+    token is cancelled the pass stops with :class:`~mbx.errors.Cancelled`. The keys are stable (``mbx ls --json`` prints this
     dict; README lists them).
     """
-    with _opened(path, limits) as backup:
+    with as_backup(path, limits) as backup:
         if backup.format == "moodle1":
             return _summarize_moodle1(backup, progress)
         if backup.format != "moodle2":
@@ -142,9 +128,12 @@ def _walk(backup: Backup, progress, sizes: dict[str, Any], *, blobs: bool
     member and adding up ``sizes``: ``members`` counts files (directories apart,
     in ``directories``), ``total`` = ``xml`` + ``blobs`` (the ``files/xx/<sha1>``
     pool, when ``blobs``) + ``other`` (the index, logs, anything else)."""
+    monitor = as_monitor(progress)
+    if monitor.listeners:  # someone watches: say how much there is, when it is known
+        total_bytes, total_members = backup.expected_totals()
+        monitor.phase("reading", total_bytes=total_bytes, total_members=total_members)
     for member, stream in backup.iter_members():
-        if progress is not None:
-            progress(member)
+        monitor(member)
         if member.is_dir:
             sizes["directories"] += 1
             continue
@@ -482,7 +471,7 @@ def copy_member(backup: Backup | str | os.PathLike, name: str, out: BinaryIO, *,
 
     Nothing is written before the whole backup has passed the archive checks
     (``Backup.check``): a refused archive leaves ``out`` untouched."""
-    with _opened(backup, limits) as opened:
+    with as_backup(backup, limits) as opened:
         opened.check()
         with opened.open(name) as stream:
             written = 0

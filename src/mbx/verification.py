@@ -39,7 +39,6 @@ restore is unharmed. :attr:`VerifyReport.ok` means no errors.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
@@ -48,9 +47,10 @@ from typing import Any, BinaryIO, Callable, Literal
 
 import msgspec
 
-from mbx.archive import (ARCHIVE_INDEX_NAME, ArchiveLimits, Backup, MemberInfo, open_backup,
+from mbx.archive import (ARCHIVE_INDEX_NAME, ArchiveLimits, Backup, MemberInfo, as_backup,
                          parse_archive_index)
 from mbx.errors import FormatError, MbxError, format_location
+from mbx.progress import Monitor, as_monitor
 from mbx.moodle2 import file_has_content, read_information
 from mbx.moodle2.inforef import DEFINED_IN, DEFINITIONS, KNOWN_REFS
 from mbx.moodle2.members import BLOB, INFOREF, SHA1, TOP_FOLDER, TOP_FOLDERS, TOP_LEVEL_NAMES
@@ -241,7 +241,7 @@ class _State:
 
 
 def verify(path: str | os.PathLike | Backup,
-           progress: Callable[[MemberInfo], None] | None = None, *,
+           progress: Monitor | Callable[[MemberInfo], None] | None = None, *,
            limits: ArchiveLimits | None = None) -> VerifyReport:
     """Checks a moodle2 backup (``.mbz`` tar.gz or zip, or a folder) in one pass.
 
@@ -252,25 +252,23 @@ def verify(path: str | os.PathLike | Backup,
     refused and :class:`~mbx.errors.FormatError` for formats other than
     moodle2 (code ``format-unsupported``, or ``format-unknown`` for what is no
     backup at all); everything else found wrong is a
-    :class:`Problem` in the report. ``progress`` is called with each member as
-    the pass reaches it.
+    :class:`Problem` in the report. ``progress`` (a :class:`~mbx.progress.Monitor`,
+    or a callable taking each member) follows the pass member by member; once
+    its token is cancelled the pass stops with :class:`~mbx.errors.Cancelled`.
     """
-    if isinstance(path, Backup):
-        if limits is not None:
-            raise TypeError("verify() takes limits= with a path; an opened Backup has its own")
-        opened = contextlib.nullcontext(path)
-    else:
-        opened = open_backup(path, limits=ArchiveLimits() if limits is None else limits)
-    with opened as backup:
+    monitor = as_monitor(progress)
+    with as_backup(path, limits) as backup:
         report = VerifyReport(path=backup.path)
         state = _State(report)
         if backup.format != "moodle2":
             raise FormatError.unsupported(
                 backup.format, f"{backup.format} backups cannot be verified yet (only moodle2)",
                 source=backup.path)
+        if monitor.listeners:  # someone watches: say how much there is, when it is known
+            total_bytes, total_members = backup.expected_totals()
+            monitor.phase("verifying", total_bytes=total_bytes, total_members=total_members)
         for member, stream in backup.iter_members():
-            if progress is not None:
-                progress(member)
+            monitor(member)
             state.members[member.name] = (member.size, member.is_dir)
             match = TOP_FOLDER.match(member.name)
             if match and (member.is_dir or "/" in member.name[match.end(2):]):

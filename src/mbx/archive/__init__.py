@@ -24,12 +24,12 @@ which format), ``inflate`` (gzip, with the fastest decompressor installed),
 with a stable ``code``; nothing is ever extracted or written.
 """
 
-from mbx.archive.backup import Backup, Listing, list_members, open_backup
+from mbx.archive.backup import Backup, Listing, as_backup, list_members, open_backup
 from mbx.archive.base import (ARCHIVE_INDEX_NAME, ArchiveLimits, ArchiveWarning, IgnoredMember,
                               MemberInfo)
 from mbx.archive.index import parse_archive_index
 from mbx.archive.inflate import available_inflaters, inflater
 
 __all__ = ["ARCHIVE_INDEX_NAME", "ArchiveLimits", "ArchiveWarning", "Backup", "IgnoredMember",
-           "Listing", "MemberInfo", "available_inflaters", "inflater", "list_members",
-           "open_backup", "parse_archive_index"]
+           "Listing", "MemberInfo", "as_backup", "available_inflaters", "inflater",
+           "list_members", "open_backup", "parse_archive_index"]

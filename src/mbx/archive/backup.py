@@ -31,7 +31,7 @@ from mbx.archive.index import parse_archive_index
 from mbx.archive.tar_reader import TarGzContainer
 from mbx.errors import ArchiveError
 
-__all__ = ["Backup", "Listing", "list_members", "open_backup"]
+__all__ = ["Backup", "Listing", "as_backup", "list_members", "open_backup"]
 
 
 class _Container(Protocol):
@@ -122,6 +122,24 @@ def _with_directory_times(members: list[MemberInfo]) -> list[MemberInfo]:
     return [msgspec.structs.replace(member, mtime=newest[member.name])
             if member.is_dir and member.mtime in unknown and member.name in newest else member
             for member in members]
+
+
+@contextlib.contextmanager
+def as_backup(source: Backup | str | os.PathLike[str], limits: ArchiveLimits | None = None
+              ) -> Iterator[Backup]:
+    """The backup an operation reads: opened here from a path (with ``limits``)
+    and closed after, or the caller's own opened :class:`Backup`, left open.
+
+    Every library function that reads a backup takes either, through this.
+    """
+    if isinstance(source, Backup):
+        if limits is not None:
+            raise TypeError("limits apply when mbx opens the backup: pass them to "
+                            "open_backup(), or pass a path")
+        yield source
+        return
+    with open_backup(source, limits=ArchiveLimits() if limits is None else limits) as backup:
+        yield backup
 
 
 def open_backup(path: str | os.PathLike[str], *, limits: ArchiveLimits = ArchiveLimits()
@@ -246,6 +264,26 @@ class Backup:
         if mode not in ("r", "rb"):
             raise ValueError(f"archive members open for reading only ('rb'), not {mode!r}")
         return self._container.open(_lookup_name(name))
+
+    def expected_totals(self) -> tuple[int | None, int | None]:
+        """``(bytes, members)`` a full pass will meet, when known without one, for
+        progress and its ETA; ``(None, None)`` otherwise.
+
+        zip and folder backups know their listing at open. A tar.gz knows it
+        when ``.ARCHIVE_INDEX`` is its first member (a few kilobytes to read);
+        the index may be stale, so these are estimates, never checks.
+        """
+        if self.kind == "tar.gz":
+            try:
+                index = self.read_index(only_if_first=True)
+            except ArchiveError:
+                index = None
+            if index is None:
+                return None, None
+            members = index
+        else:
+            members = list(self._container.members())
+        return sum(member.size for member in members), len(members)
 
     def read_index(self, *, only_if_first: bool = False) -> list[MemberInfo] | None:
         """The entries of ``.ARCHIVE_INDEX``, or None when the backup has none.
