@@ -207,3 +207,12 @@ def test_passes_over_a_backup_know_their_totals(tmp_path, operation):
         assert (first.total_members, first.total_bytes) == (members, total), backup
         if members is not None:
             assert last.done_members >= members and last.fraction == 1.0
+
+
+def test_the_last_snapshot_says_finished_with_everything_counted():
+    import mbx
+
+    seen: list[ProgressSnapshot] = []
+    mbx.verify(SAMPLE, progress=Monitor(seen.append, interval=3600))   # told rarely
+    assert seen[-1].finished and seen[-1].fraction == 1.0
+    assert seen[-1].done_members == len(list(SAMPLE.rglob("*")))

@@ -110,8 +110,10 @@ def summarize(path: Backup | str | os.PathLike,
                 "(moodle2 and moodle1 can)", source=backup.path)
         collected = _Collected()
         sizes = _new_sizes()
-        for member, stream in _walk(backup, progress, sizes, blobs=True):
+        monitor = as_monitor(progress)
+        for member, stream in _walk(backup, monitor, sizes, blobs=True):
             collected.read(member, stream)
+        monitor.finish()
         if collected.info is None:
             raise FormatError("moodle_backup.xml could not be read",
                               code="format-no-information", source=backup.path)

@@ -277,6 +277,7 @@ def verify(path: str | os.PathLike | Backup,
                 continue
             _check_member(state, member.name, stream)
         _check_left_out(state, backup)
+        monitor.finish()
     _cross_check(state)
     report.unknown_ref_kinds = sorted(state.unknown_kinds)
     return report

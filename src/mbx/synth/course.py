@@ -563,6 +563,7 @@ class CourseSynthesizer:
             self._write_all(per_file, ratio)
             packing = time.perf_counter()
             self.archive.close()
+            self.monitor.finish()
         except BaseException:
             self.archive.abort()
             raise
