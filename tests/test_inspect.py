@@ -251,13 +251,13 @@ def test_sizes_say_what_they_count(item):
 def test_member_counts_agree_with_ls_long_and_progress(tmp_path, capsys):
     out = tmp_path / "s.mbz"
     assert main(["-q", "synth", str(out), "--size", "2M", "--seed", "3", "--json"]) == 0
-    capsys.readouterr()
+    written = json.loads(capsys.readouterr().out)
     with tarfile.open(out, "r:gz") as archive:
         entries = archive.getmembers()
     seen = []
     sizes = summarize(out, progress=seen.append)["sizes"]
-    assert sizes["members"] == sum(e.isfile() for e in entries)
-    assert sizes["directories"] == sum(e.isdir() for e in entries)
+    assert sizes["members"] == written["members"] == sum(e.isfile() for e in entries)
+    assert sizes["directories"] == written["directories"] == sum(e.isdir() for e in entries)
     assert len(seen) == len(entries) == sizes["members"] + sizes["directories"]
     assert main(["ls", "-l", "--json", str(out)]) == 0
     listed = json.loads(capsys.readouterr().out)

@@ -618,3 +618,21 @@ def test_corpus_item_has_its_written_verdict(verdict):
     assert set(oracle) == written, verdict["item"]
     counts = {item["code"]: item["count"] for item in report.summary()}
     assert {code: counts[code] for code in oracle} == oracle, verdict["item"]
+
+
+@pytest.mark.parametrize("kind", ["folder", "tar.gz", "zip"])
+def test_names_that_differ_only_in_case_are_a_warning(tmp_path, kind, capsys):
+    """Harmless to list, verify or restore into a database; only extracting them on
+    macOS or Windows would lose one. So: a warning, exit 0, and 4 with --strict."""
+    folder = _sound_folder(tmp_path)
+    forum = folder / "activities" / "forum_201"
+    (forum / "Forum.xml").write_bytes((forum / "forum.xml").read_bytes())
+    target = _pack(folder, kind)
+    report = verify(target)
+    assert [(p.code, p.severity) for p in report.problems] == [
+        ("archive-name-collision", "warning")]
+    assert report.ok and report.problems[0].member.lower() == \
+        "activities/forum_201/forum.xml"
+    assert main(["verify", str(target)]) == 0
+    assert main(["verify", "--strict", str(target)]) == 4
+    capsys.readouterr()

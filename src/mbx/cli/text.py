@@ -233,7 +233,8 @@ def synth_lines(result: dict) -> list[str]:
     return [
         f"wrote {result['archive']}: {result['size']} bytes "
         f"(target {result['target']}, {result['size_error']:+.2%}), "
-        f"{_plural(result['members'], 'member')}",
+        f"{_plural(result['members'], 'file member')} and "
+        f"{_plural(result['directories'], 'directory', 'directories')}",
         f"  {_plural(sum(result['activities'].values()), 'activity', 'activities')}, "
         f"{_plural(result['sections'], 'section')}, {_plural(result['users'], 'user')}, "
         f"{_plural(result['discussions'], 'discussion')}, {_plural(result['posts'], 'post')}, "

@@ -578,7 +578,9 @@ class CourseSynthesizer:
             "size_error": (size - self.target) / self.target if self.target else 0.0,
             "size_ok": abs(size - self.target) <= 0.05 * self.target,
             "compressor": self.compressor,
-            "members": len(self.archive.sizes),
+            # what ls counts: file members (the index included) and directories apart
+            "members": len(self.archive.sizes) + (self.format == "tgz"),
+            "directories": len(_folders(self.archive.sizes)),
             "uncompressed": self.archive.bytes_in,
             "sections": len(self.sections), "users": len(self.users), "activities": counts,
             **self.stats,
@@ -636,6 +638,18 @@ class CourseSynthesizer:
         lines += [f"[{stamp}] DEBUG >> saving {a.modname} {a.cmid}" for a in self.activities]
         lines.append(f"[{stamp}] INFO backup completed")
         return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _folders(names) -> set[str]:
+    """Every folder the member names imply, each packed as a directory entry."""
+    folders: set[str] = set()
+    for name in names:
+        while "/" in name:
+            name = name.rpartition("/")[0]
+            if name in folders:
+                break
+            folders.add(name)
+    return folders
 
 
 def synthesize(out_path: str | os.PathLike, *, size: int | str = "100M", seed: int = 1,
