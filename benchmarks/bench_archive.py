@@ -95,6 +95,19 @@ def index_count(path: Path) -> int:
     return int(line[len(INDEX_HEADER):])
 
 
+def _cut_in_half(path: Path) -> Path:
+    """A copy of ``path`` holding its first half: what a broken download leaves."""
+    cut = path.with_name(path.stem + ".cut-in-half.mbz")
+    if not cut.exists() or cut.stat().st_size != path.stat().st_size // 2:
+        with open(path, "rb") as source, open(cut, "wb") as target:
+            remaining = path.stat().st_size // 2
+            while remaining:
+                chunk = source.read(min(remaining, 1 << 24))
+                target.write(chunk)
+                remaining -= len(chunk)
+    return cut
+
+
 def measure(path: Path, repeats: int = 1) -> dict:
     """Every timing of one archive; the best of ``repeats`` for each (of
     ``repeats * QUICK_REPEATS`` for the commands that take a tenth of a second)."""
@@ -136,6 +149,14 @@ def measure(path: Path, repeats: int = 1) -> dict:
             listed = sum(1 for _ in list_members(path))
             keep("ls_l_in_process", time.perf_counter() - started)
 
+        # the same archive cut in half: the trailer no longer agrees, so ls -l scans
+        # and must fail as ls and verify do, not print the index's listing
+        result = run_timed([python, "-m", "mbx", "ls", "-l", str(_cut_in_half(path))])
+        if result["returncode"] != 1 or b"archive-truncated" not in result["stderr"]:
+            raise AssertionError(f"mbx ls -l did not refuse the cut archive: "
+                                 f"{result['returncode']} {result['stderr'][-300:]!r}")
+        keep("ls_l_cut", result["seconds"])
+
     gzip_seconds = best.get("gzip_dc")
     return {
         "compressed_bytes": path.stat().st_size,
@@ -151,6 +172,7 @@ def measure(path: Path, repeats: int = 1) -> dict:
         "ls_l_process_s": round(best["ls_l_process"], 3),
         "ls_l_net_of_startup_s": round(best["ls_l_process"] - best["startup"], 3),
         "ls_l_in_process_s": round(best["ls_l_in_process"], 4),
+        "ls_l_cut_in_half_s": round(best["ls_l_cut"], 3),
         "verify_peak_rss_mib": round(verify_peak / 1024, 1),
     }
 
@@ -165,6 +187,7 @@ def _print_table(runs: list[dict], compare: dict | None) -> None:
             ("mbx ls -l s (process)", lambda r: str(r["ls_l_process_s"])),
             ("mbx ls -l s (net of start-up)", lambda r: str(r["ls_l_net_of_startup_s"])),
             ("list_members s (in-process)", lambda r: str(r["ls_l_in_process_s"])),
+            ("ls -l of it cut in half s", lambda r: str(r["ls_l_cut_in_half_s"])),
             ("verify peak RSS MiB", lambda r: str(r["verify_peak_rss_mib"]))]
     print(f"{'':<32}" + "".join(f"{r['size']:>12}" for r in runs))
     for label, value in rows:
