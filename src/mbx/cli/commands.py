@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
-import shutil
 import sys
 from collections.abc import Iterator
 
@@ -103,6 +102,8 @@ def ls(args) -> int:
         return _members(output, list_members(args.backup, limits=archive_limits(args)),
                         envelope=args.envelope)
     from mbx.inspect import summarize
+
+    import shutil
 
     with progress(args, "reading") as monitor:
         result = summarize(args.backup, progress=monitor, limits=archive_limits(args))

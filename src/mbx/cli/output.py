@@ -20,7 +20,6 @@ JSON are integers (Unix seconds) or null, never strings.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
@@ -71,7 +70,7 @@ class Output:
         (``to_json(result)`` first, for results that are not plain data)."""
         if self.is_json:
             data = result if to_json is None else to_json(result)
-            self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+            self.stdout.write(_json().dumps(data, ensure_ascii=False, indent=2) + "\n")
         else:
             self._write_batched(line + "\n" for line in text(result))
 
@@ -91,10 +90,10 @@ class Output:
             elif self.format == "nl":
                 for item in items:
                     count += 1
-                    yield json.dumps(to_dict(item), ensure_ascii=False) + "\n"
+                    yield _json().dumps(to_dict(item), ensure_ascii=False) + "\n"
             else:
                 for item in items:
-                    yield ("[" if count == 0 else ", ") + json.dumps(to_dict(item),
+                    yield ("[" if count == 0 else ", ") + _json().dumps(to_dict(item),
                                                                      ensure_ascii=False)
                     count += 1
                 yield "]\n" if count else "[]\n"
@@ -105,7 +104,7 @@ class Output:
     def error(self, error: dict[str, Any], text: str) -> None:
         """An error, in the one shape: ``mbx: text`` or ``{"error": {...}}`` on stderr."""
         if self.is_json:
-            self.stderr.write(json.dumps({"error": error}, ensure_ascii=False) + "\n")
+            self.stderr.write(_json().dumps({"error": error}, ensure_ascii=False) + "\n")
         else:
             self.stderr.write(f"mbx: {text}\n")
 
@@ -121,3 +120,10 @@ class Output:
                 self.stdout.write("".join(batch))
                 batch.clear()
         self.stdout.write("".join(batch))
+
+
+def _json():
+    """The json module, imported on first use: a text listing starts without it."""
+    import json
+
+    return json

@@ -9,7 +9,6 @@ always show the same result.
 
 from __future__ import annotations
 
-import textwrap
 import time
 from typing import Any
 
@@ -52,6 +51,8 @@ def _fit(text: str, width: int) -> str:
 
 def _wrap(lead: str, items: list[str], width: int) -> list[str]:
     """``lead`` and a comma-separated list, wrapped to ``width`` (items are never cut)."""
+    import textwrap  # only the summary wraps: ls -l starts without it
+
     return textwrap.wrap(", ".join(items), width, initial_indent=lead,
                          subsequent_indent=" " * 4, break_long_words=False,
                          break_on_hyphens=False)
