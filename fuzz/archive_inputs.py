@@ -36,7 +36,7 @@ import re
 import shutil
 import tempfile
 
-from mbx.archive import ArchiveLimits, MemberInfo, open_backup
+from mbx.archive import ArchiveLimits, open_backup
 from mbx.errors import MbxError
 
 __all__ = ["FUZZ_LIMITS", "GZIP_MAGIC", "ZIP_MAGIC", "as_tar_gz", "check_name", "decode_tree",
