@@ -26,7 +26,8 @@ import pytest
 import mbx
 from mbx import _impl
 
-SPEEDUPS = Path(mbx.__file__).parent / "_speedups"
+#: The sources (an installed wheel holds the compiled modules and stubs, not the .pyx)
+SPEEDUPS = Path(__file__).resolve().parents[1] / "src" / "mbx" / "_speedups"
 
 
 def _signature(function: ast.FunctionDef) -> str:
