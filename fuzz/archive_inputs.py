@@ -1,6 +1,6 @@
 """What the archive harnesses share: turning fuzz bytes into a backup on disk, and the walk.
 
-Imported by ``fuzz_tar.py``, ``fuzz_zip.py``, ``fuzz_folder.py`` and
+Imported by ``fuzz_tar.py``, ``fuzz_zip.py``, ``fuzz_folder.py``, ``fuzz_inspect.py`` and
 ``fuzz_verify.py`` (run from the repository root, so this folder is on
 ``sys.path``), inside their ``atheris.instrument_imports()`` block.
 
