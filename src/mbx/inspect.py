@@ -131,9 +131,7 @@ def _walk(backup: Backup, progress, sizes: dict[str, Any], *, blobs: bool
     in ``directories``), ``total`` = ``xml`` + ``blobs`` (the ``files/xx/<sha1>``
     pool, when ``blobs``) + ``other`` (the index, logs, anything else)."""
     monitor = as_monitor(progress)
-    if monitor.listeners:  # someone watches: say how much there is, when it is known
-        total_bytes, total_members = backup.expected_totals()
-        monitor.phase("reading", total_bytes=total_bytes, total_members=total_members)
+    monitor.phase("reading", totals=backup.expected_totals)
     for member, stream in backup.iter_members():
         monitor(member)
         if member.is_dir:

@@ -111,40 +111,52 @@ class Monitor:
 
     ``listeners`` get a :class:`ProgressSnapshot` at most every ``interval``
     seconds (0 means on every step) and always when :meth:`finish` is called.
+    ``on_member``, when given, is called with every member reached (the plain
+    callable of the older protocol). ``phase`` names the work until an
+    operation starts a phase of its own.
     """
 
     def __init__(self, *listeners: Listener, cancel: CancelToken | None = None,
-                 interval: float = 0.1, clock: Callable[[], float] = time.monotonic) -> None:
+                 interval: float = 0.1, clock: Callable[[], float] = time.monotonic,
+                 on_member: Callable[[MemberInfo], None] | None = None,
+                 phase: str = "working") -> None:
         self.listeners = list(listeners)
         self.cancel_token = cancel or CancelToken()
         self.interval = interval
         self._clock = clock
         self.started = clock()
         self._told_at = float("-inf")
-        self.phase_name = "working"
+        self.phase_name = phase
         self.total_bytes: int | None = None
         self.total_members: int | None = None
         self.done_bytes = 0
         self.done_members = 0
         self.item: str | None = None
-        #: plain callables still called once per member (the older protocol)
-        self._member_callbacks: list[Callable[[MemberInfo], None]] = []
+        self._on_member = on_member
 
     # -- what operations call -----------------------------------------------------------
 
     def phase(self, name: str, *, total_bytes: int | None = None,
-              total_members: int | None = None) -> None:
-        """A new stage starts; its counters start from zero."""
+              total_members: int | None = None,
+              totals: Callable[[], tuple[int | None, int | None]] | None = None) -> None:
+        """A new stage starts; its counters start from zero.
+
+        ``totals``, instead of the two numbers, is a function giving
+        ``(total_bytes, total_members)``, called only when someone listens
+        (such as :meth:`mbx.archive.Backup.expected_totals`, which reads).
+        """
         self.check()
         self.phase_name = name
+        if totals is not None and self.listeners:
+            total_bytes, total_members = totals()
         self.total_bytes, self.total_members = total_bytes, total_members
         self.done_bytes = self.done_members = 0
         self._tell(force=True)
 
     def __call__(self, member: MemberInfo) -> None:
         """One member reached: counts it (files by their size) and checks for cancel."""
-        for callback in self._member_callbacks:
-            callback(member)
+        if self._on_member is not None:
+            self._on_member(member)
         self.advance(member.size, 1, member.name)
 
     def advance(self, nbytes: int = 0, members: int = 0, item: str | None = None) -> None:
@@ -207,9 +219,7 @@ def as_monitor(progress: Monitor | Callable[[MemberInfo], None] | None) -> Monit
         return _NullMonitor()
     if not callable(progress):
         raise TypeError(f"progress must be a Monitor or a callable, not {type(progress).__name__}")
-    monitor = Monitor()
-    monitor._member_callbacks.append(progress)
-    return monitor
+    return Monitor(on_member=progress)
 
 
 def _format_seconds(seconds: float) -> str:

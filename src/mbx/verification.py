@@ -264,9 +264,7 @@ def verify(path: str | os.PathLike | Backup,
             raise FormatError.unsupported(
                 backup.format, f"{backup.format} backups cannot be verified yet (only moodle2)",
                 source=backup.path)
-        if monitor.listeners:  # someone watches: say how much there is, when it is known
-            total_bytes, total_members = backup.expected_totals()
-            monitor.phase("verifying", total_bytes=total_bytes, total_members=total_members)
+        monitor.phase("verifying", totals=backup.expected_totals)
         for member, stream in backup.iter_members():
             monitor(member)
             state.members[member.name] = (member.size, member.is_dir)

@@ -22,7 +22,7 @@ from mbx.archive.base import (ArchiveLimits, MemberInfo, limit_hint, normalize_m
                               refuse)
 from mbx.errors import ArchiveError
 
-__all__ = ["INDEX_HEADER", "parse_archive_index"]
+__all__ = ["INDEX_HEADER", "format_archive_index", "parse_archive_index"]
 
 INDEX_HEADER = b"Moodle archive file index. Count: "
 _HEADER_LINE = re.compile(re.escape(INDEX_HEADER) + rb"(\d{1,12})\n?")
@@ -123,9 +123,6 @@ def _parse_line(line: bytes, line_number: int, bad, limits: ArchiveLimits,
 
 
 # -- the writer's side -----------------------------------------------------------------------
-
-__all__ += ["format_archive_index"]
-
 
 def format_archive_index(entries: Iterable[tuple[str, bool, int, int | None]]) -> bytes:
     """The ``.ARCHIVE_INDEX`` listing ``entries``, ``(name, is_dir, size, mtime)`` in

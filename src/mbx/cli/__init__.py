@@ -158,7 +158,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         setattr(args, flag, getattr(args, flag, False))
     if getattr(args, "backup", None) == "":
         parser.error("the backup path is empty")
-    args.json = getattr(args, "output", "text") != "text"
     output = Output(getattr(args, "output", "text"))
     try:
         return COMMANDS[args.command](args)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from mbx.cli import text
 from mbx.cli.exits import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_WARNINGS
 from mbx.cli.output import Output
+from mbx.errors import MbxError
 from mbx.units import parse_size
 
 
@@ -83,8 +84,7 @@ def progress(args, phase: str) -> Iterator:
     from mbx.progress import Monitor, TerminalProgress
 
     line = TerminalProgress(enabled=False if args.quiet else None)
-    monitor = Monitor(line)
-    monitor.phase_name = phase
+    monitor = Monitor(line, phase=phase)
     _LIVE_LINES.append(line)
     try:
         yield monitor
@@ -244,7 +244,7 @@ def synth(args) -> int:
                                 include_files=not args.no_files, format=args.format,
                                 progress=monitor)
     except ValueError as exc:
-        if getattr(exc, "code", None):  # an MbxError: the caller reports it
+        if isinstance(exc, MbxError):  # refused input, not usage: main reports it
             raise
         output.note(str(exc))
         return EXIT_USAGE
