@@ -39,11 +39,12 @@ import tempfile
 from mbx.archive import ArchiveLimits, open_backup
 from mbx.errors import MbxError
 
-__all__ = ["FUZZ_LIMITS", "GZIP_MAGIC", "ZIP_MAGIC", "as_tar_gz", "check_name", "decode_tree",
-           "scratch_path", "walk", "write_input", "write_tree"]
+__all__ = ["FUZZ_LIMITS", "GZIP_MAGIC", "TREE_MAGIC", "ZIP_MAGIC", "as_tar_gz", "check_name",
+           "decode_tree", "scratch_path", "walk", "write_backup", "write_input", "write_tree"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_MAGIC = b"PK"
+TREE_MAGIC = b"TREE\n"
 #: Small enough that a mutated size field or a bomb is refused quickly, big enough
 #: that the seeds pass.
 FUZZ_LIMITS = ArchiveLimits(max_member_size=8 << 20, max_total_size=32 << 20, max_members=4096,
@@ -143,6 +144,21 @@ def as_tar_gz(data: bytes) -> bytes:
     if data.startswith(GZIP_MAGIC):
         return data
     return gzip.compress(data, compresslevel=1, mtime=0)
+
+
+def write_backup(data: bytes) -> str:
+    """A backup on disk made from fuzz bytes, its container chosen by how they start.
+
+    ``TREE`` and a newline: the rest is a tree description (:func:`write_tree`),
+    made a folder, so member contents can grow and shrink freely with no tar
+    size field or zip CRC to keep in step; ``PK``: a zip, as it stands;
+    anything else: a tar.gz (:func:`as_tar_gz`). Returns its path.
+    """
+    if data.startswith(TREE_MAGIC):
+        return write_tree(data[len(TREE_MAGIC):])
+    if data.startswith(ZIP_MAGIC):
+        return write_input("input.zip.mbz", data)
+    return write_input("input.mbz", as_tar_gz(data))
 
 
 def _drain(stream) -> int:

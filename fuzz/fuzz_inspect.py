@@ -26,20 +26,12 @@ with atheris.instrument_imports():
     import mbx.archive.zip_reader
     import mbx.inspect
     import mbx.moodle2
-    from archive_inputs import ZIP_MAGIC, as_tar_gz, write_input, write_tree
+    from archive_inputs import write_backup
     from mbx.cli import text
     from mbx.errors import MbxError
 
-TREE_MAGIC = b"TREE\n"
-
-
 def TestOneInput(data: bytes) -> None:
-    if data.startswith(TREE_MAGIC):
-        path = write_tree(data[len(TREE_MAGIC):])
-    elif data.startswith(ZIP_MAGIC):
-        path = write_input("input.zip.mbz", data)
-    else:
-        path = write_input("input.mbz", as_tar_gz(data))
+    path = write_backup(data)
     for inspect, render in ((mbx.inspect.summarize, text.summary_lines),
                             (mbx.inspect.describe, text.info_lines)):
         try:

@@ -33,19 +33,11 @@ with atheris.instrument_imports():
     import mbx.archive.tar_reader
     import mbx.archive.zip_reader
     import mbx.verification
-    from archive_inputs import ZIP_MAGIC, as_tar_gz, write_input, write_tree
+    from archive_inputs import write_backup
     from mbx.errors import MbxError
 
-TREE_MAGIC = b"TREE\n"
-
-
 def TestOneInput(data: bytes) -> None:
-    if data.startswith(TREE_MAGIC):
-        path = write_tree(data[len(TREE_MAGIC):])
-    elif data.startswith(ZIP_MAGIC):
-        path = write_input("input.zip.mbz", data)
-    else:
-        path = write_input("input.mbz", as_tar_gz(data))
+    path = write_backup(data)
     try:
         report = mbx.verification.verify(path)
     except MbxError:
