@@ -1,0 +1,195 @@
+"""The final task: what can only be settled once every part is in.
+
+Section sequences (rebuilt in the backup's order), the section numbers a
+course must not skip, availability trees and interlinks (their ids are new
+only now), course-level logs, and the ``files`` rows (their blobs arrived in
+the second pass, after the activities that use them).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+from mbx.moodle2 import structure
+from mbx.moodle2.modules import NAMES, declaration
+from mbx.restore.engine import Task, decode_links, guess_mimetype, pathname_hash, remap_availability
+from mbx.restore.pool import EMPTY_SHA1
+
+__all__ = ["finish"]
+
+
+def finish(engine, plan) -> None:
+    from mbx.restore import gradebook, questions
+    questions.finish_question_bank(engine, plan)
+    gradebook.restore_gradebook(engine, plan)
+    _sequences(engine, plan)
+    _missing_sections(engine)
+    _availability(engine)
+    _links(engine)
+    if engine.setting_on("logs"):
+        engine.run_step(structure.LOGSTORES, Task(kind="course", folder="course/",
+                                                  context=engine.course_context,
+                                                  userinfo=engine.userinfo))
+    _files(engine)
+    engine.update("course_categories", engine.category,
+                  coursecount=engine.query(f"SELECT coursecount FROM {engine.t('course_categories')} "
+                                           f"WHERE id = {engine.target.mark}", (engine.category,))[0][0] + 1)
+
+
+def _sequences(engine, plan) -> None:
+    by_section: dict[int, list[str]] = {}
+    for activity in plan.activities:
+        cm = engine.ids.get("course_module", activity.moduleid)
+        row = engine.cm_pending.get(cm) if cm else None
+        if row is not None:
+            by_section.setdefault(row["section"], []).append(str(cm))
+    for section, cms in by_section.items():
+        engine.update("course_sections", section, sequence=",".join(cms), timemodified=engine.now)
+
+
+def _missing_sections(engine) -> None:
+    numbers = {number for number, _ in engine.sections_written}
+    for number in range(0, max(numbers, default=-1) + 1):
+        if number not in numbers:
+            new = engine.insert("course_sections", {"course": engine.course_id, "section": number,
+                                                    "timemodified": engine.now, "sequence": None,
+                                                    "summaryformat": 0, "visible": 1})
+            engine.sections_written.append((number, new))
+
+
+def _created_rows(engine, table: str, columns: tuple[str, ...], where: str) -> list[tuple]:
+    span = engine.created(table)
+    if span is None:
+        return []
+    mark = engine.target.mark
+    names = ", ".join(f'"{column}"' for column in columns)
+    return engine.query(f"SELECT id, {names} FROM {engine.t(table)} WHERE id BETWEEN {mark} AND {mark} "
+                        f"AND ({where})", span)
+
+
+def _availability(engine) -> None:
+    for table in ("course_sections", "course_modules"):
+        for row_id, text in _created_rows(engine, table, ("availability",), '"availability" IS NOT NULL'):
+            fixed = remap_availability(text, engine.ids, engine.offset)
+            if fixed != text:
+                engine.update(table, row_id, availability=fixed)
+
+
+def _links(engine) -> None:
+    rules = dict(structure.COURSE_RULES)
+    contents: dict[str, set[str]] = {table: set(columns) for table, columns in structure.COURSE_LINKS.items()}
+    for name in NAMES:
+        module = declaration(name)
+        rules.update(module.rules)
+        for table, columns in module.links.items():
+            contents.setdefault(table, set()).update(columns)
+    target_root = (engine.settings.wwwroot or engine.info.original_wwwroot or "").rstrip("/")
+    source_root = (engine.info.original_wwwroot or "").rstrip("/")
+    for table, columns in contents.items():
+        ordered = tuple(sorted(columns))
+        where = " OR ".join(f'"{column}" LIKE \'%$@%\'' for column in ordered)
+        for row_id, *values in _created_rows(engine, table, ordered, where):
+            changed = {}
+            for column, value in zip(ordered, values):
+                if isinstance(value, str) and "$@" in value:
+                    decoded = decode_links(value, rules, engine.ids, target_root, source_root)
+                    if decoded != value:
+                        changed[column] = decoded
+            if changed:
+                engine.update(table, row_id, **changed)
+
+
+def _files(engine) -> None:
+    """One ``files`` row per restored file (and its folders), as ``send_files_to_pool``."""
+    if engine.pool is not None:
+        engine.pool.add_empty()
+    skipped_areas = 0
+    for _, record in engine.ids.staged("file"):
+        context = engine.ids.get("context", record.get("contextid"))
+        if not context:
+            continue
+        component = record.get("component") or ""
+        area = record.get("filearea") or ""
+        requested, kind = engine.file_kind(component, area)
+        itemid: Any = _int(record.get("itemid"))
+        if requested and kind:
+            itemid = engine.ids.get(kind, record.get("itemid"))
+            if itemid is None:
+                continue
+        elif not requested and context not in engine.raw_contexts:
+            skipped_areas += 1
+            continue
+        filepath = record.get("filepath") or "/"
+        filename = record.get("filename") or ""
+        user = engine.ids.get("user", record.get("userid"), engine.settings.restorer)
+        if filename == ".":
+            if filepath != "/":
+                _directories(engine, context, component, area, itemid, filepath, user)
+            continue
+        if record.get("repositoryid"):
+            engine.report.warn("file_alias_not_restored",
+                               f"{filepath}{filename}: aliases to repositories are not restored", "files.xml")
+            continue
+        contenthash = record.get("contenthash") or ""
+        if not _content_available(engine, contenthash):
+            engine.report.warn("file_missing_in_backup",
+                               f"{component}/{area}{filepath}{filename}: its content "
+                               f"({contenthash or 'no hash'}) is not in the backup", "files.xml")
+            continue
+        if not _new_path(engine, context, component, area, itemid, filepath, filename):
+            continue
+        _directories(engine, context, component, area, itemid, filepath, user)
+        sortorder = _int(record.get("sortorder"))
+        engine.insert("files", {
+            "contenthash": contenthash,
+            "pathnamehash": pathname_hash(context, component, area, itemid, filepath, filename),
+            "contextid": context, "component": component, "filearea": area, "itemid": itemid,
+            "filepath": filepath, "filename": filename, "userid": user,
+            "filesize": _int(record.get("filesize")), "mimetype": guess_mimetype(filename),
+            "status": 0, "source": record.get("source"), "author": record.get("author"),
+            "license": record.get("license"), "timecreated": engine.now, "timemodified": engine.now,
+            "sortorder": sortorder if sortorder > 0 else 0, "referencefileid": None})
+    if skipped_areas:
+        engine.report.files_not_restored = skipped_areas
+
+
+def _content_available(engine, contenthash: str) -> bool:
+    if not contenthash or contenthash in engine.bad_blobs:
+        return False
+    if engine.pool is not None:
+        return engine.pool.has(contenthash)
+    mark = engine.target.mark
+    return bool(engine.query(f"SELECT 1 FROM {engine.t('files')} WHERE contenthash = {mark}",
+                             (contenthash,)))
+
+
+def _new_path(engine, context, component, area, itemid, filepath, filename) -> bool:
+    key = pathname_hash(context, component, area, itemid, filepath, filename)
+    if engine.ids.get("pathnamehash", key) is not None:
+        return False
+    engine.ids.set("pathnamehash", key, 1)
+    return True
+
+
+def _directories(engine, context, component, area, itemid, filepath, user) -> None:
+    """The ``.`` rows of a path and all its parents, each once."""
+    path = filepath if filepath.endswith("/") else filepath + "/"
+    while True:
+        if _new_path(engine, context, component, area, itemid, path, "."):
+            engine.insert("files", {
+                "contenthash": EMPTY_SHA1,
+                "pathnamehash": pathname_hash(context, component, area, itemid, path, "."),
+                "contextid": context, "component": component, "filearea": area, "itemid": itemid,
+                "filepath": path, "filename": ".", "userid": user, "filesize": 0, "mimetype": None,
+                "status": 0, "timecreated": engine.now, "timemodified": engine.now, "sortorder": 0})
+        if path == "/":
+            return
+        path = posixpath.dirname(path.rstrip("/")).rstrip("/") + "/"
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

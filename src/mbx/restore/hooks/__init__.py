@@ -1,0 +1,480 @@
+"""What Moodle's restore does that a declaration cannot say, one small function each.
+
+A hook is named by an element's ``hook`` (with its ``args``) and called with
+the engine, the element, the parsed record, the row built from it and the
+step's state, before the row is written. It may change the row, write other
+rows, and return ``False`` to leave the record (and everything inside it) out.
+
+This module holds the course-level hooks; a module's own hooks live in a
+submodule named after it (``hooks/quiz.py``), registered with :func:`hook`.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from typing import Any, Callable
+
+from mbx.moodle2.structure import BLOCK_LEVEL, MODULE_LEVEL, USER_LEVEL
+
+__all__ = ["HOOKS"]
+
+HOOKS: dict[str, Callable[..., Any]] = {}
+
+
+def hook(function: Callable[..., Any]) -> Callable[..., Any]:
+    HOOKS[function.__name__] = function
+    return function
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+# -- users ------------------------------------------------------------------------------
+
+#: Authentication methods that keep a local password Moodle can reset.
+INTERNAL_AUTHS = frozenset({"manual", "email", "none", "webservice"})
+NOT_CACHED = "not cached"
+MD5 = re.compile(r"[0-9a-f]{32}\Z")
+
+
+@hook
+def user(run, element, record, row, state) -> bool:
+    """A user being created (§2.3): local MNet host, no policy agreement, a password
+    that cannot be an old MD5, a context of its own unless deleted."""
+    row["mnethostid"] = 1
+    row["policyagreed"] = 0
+    if row.get("auth") == "mnet":
+        row["auth"] = "manual"
+    password = row.get("password") or ""
+    if not password:
+        row["password"] = "restored" if row.get("auth", "manual") in INTERNAL_AUTHS else NOT_CACHED
+    elif MD5.match(password):
+        row["password"] = os.urandom(16).hex()
+    if row.get("timecreated") in (None, "", "0"):
+        row["timecreated"] = run.now
+    username = state.current.get("username")
+    if username:
+        row["username"] = username
+    row["id"] = run.target.new_id("user")
+    if _int(record.get("deleted")) != 1:
+        context, _ = run.new_context(USER_LEVEL, row["id"], f"/{run.system_context}")
+        if record.get("contextid"):
+            run.ids.set("context", record["contextid"], context)
+    return True
+
+
+@hook
+def user_preference(run, element, record, row, state) -> bool:
+    name = row.get("name") or ""
+    if name.startswith("message_provider_") and name.endswith(("_loggedin", "_loggedoff")):
+        row["name"] = name.rsplit("_", 1)[0] + "_enabled"
+        key = f"{row['userid']}:{row['name']}"
+        if run.ids.get("user_preference", key) is not None:
+            return False
+        run.ids.set("user_preference", key, 1)
+    return True
+
+
+@hook
+def user_custom_field(run, element, record, row, state) -> bool:
+    return False  # matched by shortname and type against the target's fields: none in a new site
+
+
+# -- tags -------------------------------------------------------------------------------
+
+DEFAULT_TAG_COLLECTION = 1
+
+
+@hook
+def tag(run, element, record, row, state) -> bool:
+    """``core_tag_tag::add_item_tag``: the tag found by name or created, then its instance."""
+    component, itemtype, kind = element.args
+    raw = (record.get("rawname") or record.get("name") or "").strip()
+    if not raw:
+        return False
+    if "itemid" in record and kind not in ("course", "course_module", "user"):
+        item = run.ids.get(kind, record["itemid"])
+    else:
+        item = state.current.get(kind)
+    if item is None:
+        return False
+    name = raw.lower()
+    tag_id = run.ids.get("tagname", name)
+    if tag_id is None:
+        found = run.query(f"SELECT id FROM {run.t('tag')} WHERE name = {run.target.mark} "
+                          f"AND tagcollid = {run.target.mark}", (name, DEFAULT_TAG_COLLECTION))
+        tag_id = found[0][0] if found else run.insert("tag", {
+            "userid": run.settings.restorer, "tagcollid": DEFAULT_TAG_COLLECTION, "name": name,
+            "rawname": raw, "isstandard": 0, "descriptionformat": 0, "flag": 0,
+            "timemodified": run.now})
+        run.ids.set("tagname", name, tag_id)
+    key = f"{component}:{itemtype}:{item}:{tag_id}"
+    if run.ids.get("tag_instance", key) is not None:
+        return False
+    ordering_key = f"{component}:{itemtype}:{item}"
+    ordering = run.ids.get("tag_ordering", ordering_key, -1) + 1
+    run.ids.set("tag_ordering", ordering_key, ordering)
+    context = state.task.context
+    if kind == "user":
+        context = run.ids.get("user_context", item, context)
+    run.ids.set("tag_instance", key, run.insert("tag_instance", {
+        "tagid": tag_id, "component": component, "itemtype": itemtype, "itemid": item,
+        "contextid": context, "tiuserid": 0, "ordering": ordering,
+        "timecreated": run.now, "timemodified": run.now}))
+    return False
+
+
+# -- groups, scales, outcomes -----------------------------------------------------------
+
+@hook
+def group_again(run, element, record, row, state) -> bool:
+    """``groups.xml`` read a second time for memberships: the group's new id."""
+    new = run.ids.get("group", record.get("id"))
+    if not new:
+        return False
+    state.current["group"] = new
+    return True
+
+
+@hook
+def group_member(run, element, record, row, state) -> bool:
+    """Only enrolled users become members (``groups_add_member``)."""
+    if run.ids.get("enrolled", row["userid"]) is None:
+        return False
+    key = f"{row['groupid']}:{row['userid']}"
+    if run.ids.get("group_member", key) is not None:
+        return False
+    run.ids.set("group_member", key, 1)
+    return True
+
+
+@hook
+def scale(run, element, record, row, state) -> bool:
+    """A scale with the same items in the site or the course is reused."""
+    mark = run.target.mark
+    found = run.query(f"SELECT id FROM {run.t('scale')} WHERE scale = {mark} "
+                      f"AND (courseid = 0 OR courseid = {mark}) ORDER BY id", (row.get("scale") or "", run.course_id))
+    if found:
+        run.ids.set("scale", record["id"], found[0][0])
+        return False
+    row["courseid"] = run.course_id if _int(row.get("courseid")) else 0
+    return True
+
+
+@hook
+def outcome(run, element, record, row, state) -> bool:
+    mark = run.target.mark
+    found = run.query(f"SELECT id FROM {run.t('grade_outcomes')} WHERE shortname = {mark} "
+                      f"AND (courseid IS NULL OR courseid = {mark}) ORDER BY id",
+                      (row.get("shortname") or "", run.course_id))
+    if found:
+        run.ids.set("outcome", record["id"], found[0][0])
+        return False
+    row["courseid"] = run.course_id if _int(row.get("courseid")) else None
+    row["id"] = run.target.new_id("grade_outcomes")
+    run.insert("grade_outcomes_courses", {"courseid": run.course_id, "outcomeid": row["id"]})
+    return True
+
+
+# -- course, sections, modules ----------------------------------------------------------
+
+#: ``course.xml`` leaves that 4.5 keeps as course format options.
+LEGACY_FORMAT_FIELDS = ("hiddensections", "coursedisplay")
+
+
+@hook
+def course(run, element, record, row, state) -> bool:
+    row["id"] = run.course_id
+    row["category"] = run.category
+    row["sortorder"] = 0
+    row["fullname"], row["shortname"] = run.course_names(
+        run.settings.fullname or row.get("fullname") or "",
+        run.settings.shortname or row.get("shortname") or "")
+    row["idnumber"] = ""
+    row["cacherev"] = run.now
+    row["originalcourseid"] = None
+    row["theme"] = ""
+    row["lang"] = row.get("lang") or ""
+    if row.get("format") == "scorm":
+        row["format"] = "singleactivity"
+    run.course_format = row.get("format") or "topics"
+    for name in LEGACY_FORMAT_FIELDS:
+        if record.get(name) not in (None, ""):
+            run.format_option(0, run.course_format, name, record[name])
+    return True
+
+
+@hook
+def course_format_option(run, element, record, row, state) -> bool:
+    section = row.get("sectionid")
+    if element.parents:  # a section's options: only for the course's own format
+        if row.get("format") != run.course_format or not section:
+            return False
+    elif _int(record.get("sectionid")):
+        return False
+    else:
+        section = 0
+    run.format_option(section, row.get("format") or run.course_format, row.get("name"), row.get("value"))
+    return False
+
+
+@hook
+def custom_field(run, element, record, row, state) -> bool:
+    return False  # matched against the target's course custom fields: none in a new site
+
+
+@hook
+def section(run, element, record, row, state) -> bool:
+    number = _int(record.get("number"))
+    if run.ids.get("section_number", number) is not None:
+        return False  # two sections with one number: Moodle finds the first and fills it
+    row["timemodified"] = row.get("timemodified") or 0
+    if not row.get("availability"):
+        row["availability"] = None
+    row["id"] = run.target.new_id("course_sections")
+    run.ids.set("section_number", number, row["id"])
+    run.sections_written.append((number, row["id"]))
+    return True
+
+
+@hook
+def module(run, element, record, row, state) -> bool:
+    task = state.task
+    row["module"] = run.module_id(task.modulename)
+    section = run.ids.get("course_section", record.get("sectionid"))
+    if section is None:
+        section = run.ids.get("section_number", _int(record.get("sectionnumber")))
+    if section is None:
+        section = run.any_section()
+    row["section"] = section
+    row["showdescription"] = row.get("showdescription") or 0
+    idnumber = row.get("idnumber") or ""
+    if idnumber:
+        if run.ids.get("cm_idnumber", idnumber) is not None:
+            row["idnumber"] = ""
+        else:
+            run.ids.set("cm_idnumber", idnumber, 1)
+    if not row.get("availability"):
+        row["availability"] = None
+    row["id"] = run.target.new_id("course_modules")
+    task.module = row["id"]
+    task.context, task.context_path = run.new_context(MODULE_LEVEL, row["id"], run.course_context_path)
+    run.cm_pending[row["id"]] = row
+    return True
+
+
+# -- enrolment and roles ----------------------------------------------------------------
+
+#: Enrolment plugins a new Moodle 4.5 site has enabled.
+ENABLED_ENROL_PLUGINS = frozenset({"manual", "guest", "self", "cohort"})
+
+
+@hook
+def enrol(run, element, record, row, state) -> bool:
+    plugin = row.get("enrol")
+    if plugin not in ENABLED_ENROL_PLUGINS:
+        run.ids.set("enrol", record.get("id"), 0)
+        run.report.warn("enrolnotpermitted", f"enrolment method {plugin!r} is not enabled: "
+                        "its instance and enrolments are not restored", state.member)
+        return False
+    row["sortorder"] = run.next_enrol_sortorder()
+    return True
+
+
+@hook
+def user_enrolment(run, element, record, row, state) -> bool:
+    if not row.get("enrolid"):
+        return False
+    key = f"{row['enrolid']}:{row['userid']}"
+    if run.ids.get("user_enrolment", key) is not None:
+        return False
+    run.ids.set("user_enrolment", key, 1)
+    run.ids.set("enrolled", row["userid"], 1)
+    return True
+
+
+@hook
+def role_assignment(run, element, record, row, state) -> bool:
+    if not row.get("roleid"):
+        return False
+    key = f"{row['roleid']}:{row['contextid']}:{row['userid']}"
+    if run.ids.get("role_assignment", key) is not None:
+        return False
+    run.ids.set("role_assignment", key, 1)
+    return True
+
+
+@hook
+def role_override(run, element, record, row, state) -> bool:
+    if not row.get("roleid") or _int(row.get("permission")) == 0:
+        return False
+    key = f"{row['contextid']}:{row['roleid']}:{row.get('capability')}"
+    if run.ids.get("role_capability", key) is not None:
+        return False
+    run.ids.set("role_capability", key, 1)
+    return True
+
+
+# -- filters, comments, events ----------------------------------------------------------
+
+@hook
+def filter(run, element, record, row, state) -> bool:
+    name = row.get("filter") or ""
+    if name.startswith("filter/"):
+        name = name[len("filter/"):]
+    if not name or "/" in name:
+        return False
+    row["filter"] = name
+    if element.table == "filter_active" and _int(row.get("active")) == 0:
+        return False
+    return True
+
+
+#: Comment areas whose item is mapped under another name.
+COMMENT_AREA_KINDS = {"submission_comments": "submission", "database_entry": "data_record"}
+
+
+@hook
+def comment(run, element, record, row, state) -> bool:
+    item = _int(row.get("itemid"))
+    if item:
+        area = row.get("commentarea") or ""
+        mapped = run.ids.get(COMMENT_AREA_KINDS.get(area, area), item)
+        if not mapped:
+            return False
+        row["itemid"] = mapped
+    return True
+
+
+@hook
+def event(run, element, record, row, state) -> bool:
+    if _int(row.get("type")) == 1:
+        return False  # action events are regenerated by Moodle, not restored
+    task = state.task
+    override = not _int(record.get("courseid")) and record.get("modulename") and _int(record.get("instance"))
+    if override and not task.userinfo:
+        return False
+    if _int(record.get("groupid")) and not row.get("groupid"):
+        return False
+    row["courseid"] = 0 if override else run.course_id
+    row["instance"] = task.instance if task.kind == "activity" else 0
+    if task.kind != "activity":
+        row["modulename"] = row.get("modulename") or ""
+    if not row.get("eventtype"):
+        row["eventtype"] = ("group" if row.get("groupid") else "user" if override else
+                            "due" if task.kind == "activity" else "course")
+    for column in ("component", "categoryid", "subscriptionid"):
+        row.pop(column, None)
+    return True
+
+
+# -- grades, completion, logs -----------------------------------------------------------
+
+@hook
+def grade_item(run, element, record, row, state) -> bool:
+    row["categoryid"] = run.course_grade_category()
+    run.ids.set("grade_item_category", record.get("id"), _int(record.get("categoryid")))
+    idnumber = row.get("idnumber") or ""
+    if idnumber:
+        if run.ids.get("gi_idnumber", idnumber) is not None:
+            row["idnumber"] = None
+        else:
+            run.ids.set("gi_idnumber", idnumber, 1)
+    return True
+
+
+@hook
+def grade_letter(run, element, record, row, state) -> bool:
+    key = f"{row['contextid']}:{row.get('lowerboundary')}:{row.get('letter')}"
+    if run.ids.get("grade_letter", key) is not None:
+        return False
+    run.ids.set("grade_letter", key, 1)
+    return True
+
+
+@hook
+def completion(run, element, record, row, state) -> bool:
+    key = f"{row['coursemoduleid']}:{row.get('userid')}"
+    if run.ids.get("cm_completion", key) is not None:
+        return False  # Moodle keeps the newer of two; a backup writes one per user
+    run.ids.set("cm_completion", key, 1)
+    if _int(record.get("viewed")):
+        run.insert("course_modules_viewed", {"coursemoduleid": row["coursemoduleid"],
+                                             "userid": row.get("userid"),
+                                             "timecreated": row.get("timemodified") or 0})
+    return True
+
+
+@hook
+def log(run, element, record, row, state) -> bool:
+    level = run.ids.entry("context_info", row["contextid"])
+    if level is not None:
+        row["contextlevel"], row["contextinstanceid"] = level
+    return True
+
+
+# -- blocks -----------------------------------------------------------------------------
+
+@hook
+def block(run, element, record, row, state) -> bool:
+    parent = run.ids.get("context", record.get("parentcontextid"))
+    if not parent:
+        return False
+    row["parentcontextid"] = parent
+    for column in ("timecreated", "timemodified"):
+        if row.get(column) in (None, ""):
+            row[column] = run.now
+    row["id"] = run.target.new_id("block_instances")
+    path = run.ids.get("context_path", parent) or f"/{parent}"
+    context, _ = run.new_context(BLOCK_LEVEL, row["id"], path)
+    state.current["block_context"] = context
+    if record.get("contextid"):
+        run.ids.set("context", record["contextid"], context)
+    positions = (record.get("block_positions") or {}).get("block_position", [])
+    for position in positions if isinstance(positions, list) else ():
+        where = run.ids.get("context", position.get("contextid"))
+        if where:
+            run.insert("block_positions", {
+                "blockinstanceid": row["id"], "contextid": where,
+                "pagetype": position.get("pagetype") or "", "subpage": position.get("subpage") or "",
+                "visible": position.get("visible") or 0, "region": position.get("region") or "",
+                "weight": position.get("weight") or 0})
+    return True
+
+
+# -- forum ------------------------------------------------------------------------------
+
+TAGS = re.compile(r"<[^>]*>")
+
+
+def _plain(message: str) -> str:
+    return html.unescape(TAGS.sub(" ", message or ""))
+
+
+@hook
+def forum_post(run, element, record, row, state) -> bool:
+    """Word and character counts recomputed from the message; the first post of a
+    discussion becomes its ``firstpost``."""
+    text = _plain(row.get("message") or "")
+    row["wordcount"] = len(text.split())
+    row["charcount"] = len("".join(text.split()))
+    row["id"] = run.target.new_id("forum_posts")
+    if not _int(record.get("parent")) and row.get("discussion"):
+        run.update("forum_discussions", row["discussion"], firstpost=row["id"])
+    return True
+
+
+def _load_module_hooks() -> None:
+    import importlib
+    import pkgutil
+    for found in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{found.name}")
+
+
+_load_module_hooks()

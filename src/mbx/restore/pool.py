@@ -1,0 +1,130 @@
+"""The file pool: blobs named by their SHA-1, laid out like Moodle's ``filedir``.
+
+``ab/cd/abcd…`` under the pool folder. A blob is written under a temporary
+name in a folder of the pool's own ``.incoming`` (same file system, so the
+rename is atomic), hashed as it is written, and renamed to its name only when
+the hash matches. The pool therefore never holds a partial or wrong blob: a
+restore killed while writing leaves at most its ``.incoming`` folder, which the
+next restore removes (each restore holds a lock on its own folder, so a live
+one is never touched), and complete blobs, which are what their names say and
+are reused.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from typing import BinaryIO
+
+from mbx.errors import TargetError
+
+__all__ = ["FilePool", "EMPTY_SHA1"]
+
+EMPTY_SHA1 = hashlib.sha1(b"").hexdigest()
+SHA1 = re.compile(r"[0-9a-f]{40}\Z")
+CHUNK = 1 << 20
+
+
+class FilePool:
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        spool = os.path.join(self.root, ".incoming")
+        self.incoming = os.path.join(spool, uuid.uuid4().hex)
+        try:
+            os.makedirs(self.incoming)
+            self._lock = open(self.incoming + ".lock", "w")
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            raise TargetError(f"{self.root}: cannot create the file pool: {error.strerror}",
+                              code="target-pool") from None
+        _clear_abandoned(spool, keep=self.incoming)
+        self.written = 0
+        self.reused = 0
+        self.bytes_written = 0
+
+    def path(self, contenthash: str) -> str:
+        return os.path.join(self.root, contenthash[:2], contenthash[2:4], contenthash)
+
+    def has(self, contenthash: str) -> bool:
+        return os.path.isfile(self.path(contenthash))
+
+    def add(self, contenthash: str, stream: BinaryIO, *, check=None) -> bool:
+        """Stores ``stream`` as ``contenthash``; ``False`` when its bytes hash otherwise
+        (nothing is stored then). A blob already in the pool is not written again."""
+        if not SHA1.match(contenthash):
+            return False
+        if self.has(contenthash):
+            self.reused += 1
+            return True
+        digest = hashlib.sha1()
+        size = 0
+        fd, temporary = tempfile.mkstemp(dir=self.incoming, prefix="blob-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+                    if check is not None:
+                        check()
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != contenthash:
+                os.unlink(temporary)
+                return False
+            final = self.path(contenthash)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(temporary, final)
+        except OSError as error:
+            _unlink(temporary)
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise TargetError(f"{self.root}: no space left for the file pool",
+                                  code="target-full") from None
+            raise TargetError(f"{self.root}: cannot write to the file pool: {error.strerror}",
+                              code="target-pool") from None
+        except BaseException:
+            _unlink(temporary)
+            raise
+        self.written += 1
+        self.bytes_written += size
+        return True
+
+    def add_empty(self) -> None:
+        """The empty blob every directory record points at (Moodle adds it once)."""
+        if not self.has(EMPTY_SHA1):
+            import io
+            self.add(EMPTY_SHA1, io.BytesIO(b""))
+            self.written -= 1  # bookkeeping, not one of the backup's files
+
+    def close(self) -> None:
+        shutil.rmtree(self.incoming, ignore_errors=True)
+        _unlink(self.incoming + ".lock")
+        self._lock.close()
+
+
+def _clear_abandoned(spool: str, keep: str) -> None:
+    """The ``.incoming`` folders of restores that died: their lock is free."""
+    for name in os.listdir(spool):
+        if not name.endswith(".lock") or os.path.join(spool, name[:-5]) == keep:
+            continue
+        lock_path = os.path.join(spool, name)
+        try:
+            with open(lock_path, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(lock_path[:-5], ignore_errors=True)
+                _unlink(lock_path)
+        except OSError:
+            continue  # held: that restore is alive
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

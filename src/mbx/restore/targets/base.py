@@ -1,0 +1,124 @@
+"""What the restore engine needs of a database, whichever it is.
+
+A :class:`Target` holds one connection and one transaction: :meth:`begin`
+opens it, :meth:`commit` ends it, and anything else (an error, a cancel, the
+process killed) leaves the database as it was. New ids come from the target
+(:meth:`new_id`), so a course restored beside others, or twice, shares no id
+with them. Rows arrive in batches (:meth:`insert`), in the table's column
+order.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from mbx.errors import TargetError
+from mbx.moodle2 import schema
+from mbx.restore.targets.ddl import create_statements, quote
+
+__all__ = ["Target", "open_target"]
+
+PREFIX = re.compile(r"[a-z][a-z0-9_]{0,15}\Z")
+
+
+class Target(abc.ABC):
+    dialect: str
+    url: str
+
+    def __init__(self, url: str, prefix: str) -> None:
+        if not PREFIX.match(prefix):
+            raise TargetError(f"table prefix {prefix!r} must be lower-case letters, digits and _",
+                              code="target-bad-prefix")
+        self.url = url
+        self.prefix = prefix
+        self._next: dict[str, list[int]] = {}      # table -> [next id, last id, block size]
+
+    # -- names -------------------------------------------------------------------------
+    def name(self, table: str) -> str:
+        return quote(self.prefix + table)
+
+    # -- transaction -------------------------------------------------------------------
+    @abc.abstractmethod
+    def begin(self) -> None: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # -- statements --------------------------------------------------------------------
+    @abc.abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
+
+    @abc.abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    @abc.abstractmethod
+    def existing_tables(self) -> set[str]:
+        """Names (without prefix) of the Moodle tables already in the database."""
+
+    @abc.abstractmethod
+    def _id_block(self, table: str, count: int) -> tuple[int, int]:
+        """``count`` fresh ids of ``table`` as (first, last), reserved in the database."""
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Inserts rows (values in ``columns`` order, ``id`` included)."""
+        names = ", ".join(quote(column) for column in columns)
+        marks = ", ".join([self.mark] * len(columns))
+        self.executemany(f"INSERT INTO {self.name(table)} ({names}) VALUES ({marks})", rows)
+
+    def update(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """``UPDATE table SET columns... WHERE id = last value`` for every row."""
+        sets = ", ".join(f"{quote(column)} = {self.mark}" for column in columns)
+        self.executemany(f"UPDATE {self.name(table)} SET {sets} WHERE id = {self.mark}", rows)
+
+    mark = "?"
+
+    # -- ids ---------------------------------------------------------------------------
+    def new_id(self, table: str) -> int:
+        block = self._next.get(table)
+        if block is None or block[0] > block[1]:
+            size = 16 if block is None else min(4096, block[2] * 2)  # few for small tables
+            first, last = self._id_block(table, size)
+            block = self._next[table] = [first, last, size]
+        value = block[0]
+        block[0] += 1
+        return value
+
+    def after_explicit_ids(self, tables: Iterable[str]) -> None:
+        """Rows were written with ids of their own: the next new ids come after them."""
+
+    # -- schema ------------------------------------------------------------------------
+    def ensure_schema(self, names: Iterable[str]) -> list[str]:
+        """Creates the tables of ``names`` that the database lacks; returns those created."""
+        present = self.existing_tables()
+        created = []
+        for table_name in names:
+            if table_name in present:
+                continue
+            for statement in create_statements(schema.table(table_name), self.prefix, self.dialect):
+                self.execute(statement)
+            created.append(table_name)
+        return created
+
+
+def open_target(url: str, *, prefix: str = "mdl_") -> Target:
+    """``sqlite:PATH`` (or a plain path ending in .db/.sqlite) or ``postgresql://...``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from mbx.restore.targets.postgresql import PostgresTarget
+        return PostgresTarget(url, prefix)
+    path = url[len("sqlite:"):] if url.startswith("sqlite:") else url
+    if not path:
+        raise TargetError("sqlite: needs a path, as in sqlite:course.db", code="target-bad-url")
+    from mbx.restore.targets.sqlite import SqliteTarget
+    return SqliteTarget(path, prefix)

@@ -1,0 +1,82 @@
+"""The embedded target: one SQLite file, created when absent.
+
+The restore holds SQLite's write lock from :meth:`begin` (``BEGIN IMMEDIATE``)
+to the end, so ids taken as ``max(id) + 1`` cannot be taken by anyone else, and
+a rollback (or a killed process: SQLite's journal) leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from mbx.errors import TargetError
+from mbx.restore.targets.base import Target
+
+__all__ = ["SqliteTarget"]
+
+
+class SqliteTarget(Target):
+    dialect = "sqlite"
+
+    def __init__(self, path: str, prefix: str) -> None:
+        super().__init__(f"sqlite:{path}", prefix)
+        self._handed: dict[str, int] = {}          # table -> last id reserved in this restore
+        self.path = os.path.abspath(path)
+        folder = os.path.dirname(self.path)
+        if not os.path.isdir(folder):
+            raise TargetError(f"{folder}: no such folder for the SQLite target",
+                              code="target-unreachable")
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as error:
+            raise TargetError(f"{path}: cannot open as SQLite: {error}", code="target-unreachable") from None
+
+    def begin(self) -> None:
+        self._run(self._db.execute, "BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._run(self._db.execute, "COMMIT")
+
+    def rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self._run(self._db.execute, sql, params).fetchall()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._run(self._db.execute, sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._run(self._db.executemany, sql, rows)
+
+    def existing_tables(self) -> set[str]:
+        rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {name[len(self.prefix):] for name, in rows if name.startswith(self.prefix)}
+
+    def _id_block(self, table: str, count: int) -> tuple[int, int]:
+        # Under the write lock: above every id in the table and every id it ever handed out.
+        highest, = self.query(f"SELECT COALESCE(MAX(id), 0) FROM {self.name(table)}")[0]
+        handed = self.query("SELECT seq FROM sqlite_sequence WHERE name = ?", (self.prefix + table,))
+        floor = max(highest, handed[0][0] if handed else 0, self._handed.get(table, 0))
+        self._handed[table] = floor + count
+        return floor + 1, floor + count
+
+    @staticmethod
+    def _run(call, *args):
+        try:
+            return call(*args)
+        except sqlite3.OperationalError as error:
+            text = str(error)
+            code = "target-full" if "full" in text else "target-locked" if "locked" in text else "target-error"
+            raise TargetError(f"SQLite: {text}", code=code) from error
+        except sqlite3.Error as error:
+            raise TargetError(f"SQLite: {error}", code="target-error") from error
