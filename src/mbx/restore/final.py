@@ -58,14 +58,16 @@ def _missing_sections(engine) -> None:
             engine.sections_written.append((number, new))
 
 
-def _created_rows(engine, table: str, columns: tuple[str, ...], where: str) -> list[tuple]:
+def _created_rows(engine, table: str, columns: tuple[str, ...], where: str,
+                  params: tuple = ()) -> list[tuple]:
+    """Rows this restore wrote to ``table`` that match ``where`` ({mark}: a parameter)."""
     span = engine.created(table)
     if span is None:
         return []
     mark = engine.target.mark
     names = ", ".join(f'"{column}"' for column in columns)
     return engine.query(f"SELECT id, {names} FROM {engine.t(table)} WHERE id BETWEEN {mark} AND {mark} "
-                        f"AND ({where})", span)
+                        f"AND ({where.format(mark=mark)})", (*span, *params))
 
 
 def _availability(engine) -> None:
@@ -88,8 +90,8 @@ def _links(engine) -> None:
     source_root = (engine.info.original_wwwroot or "").rstrip("/")
     for table, columns in contents.items():
         ordered = tuple(sorted(columns))
-        where = " OR ".join(f'"{column}" LIKE \'%$@%\'' for column in ordered)
-        for row_id, *values in _created_rows(engine, table, ordered, where):
+        where = " OR ".join(f'"{column}" LIKE {{mark}}' for column in ordered)
+        for row_id, *values in _created_rows(engine, table, ordered, where, ("%$@%",) * len(ordered)):
             changed = {}
             for column, value in zip(ordered, values):
                 if isinstance(value, str) and "$@" in value:
