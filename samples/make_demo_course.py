@@ -152,6 +152,64 @@ def page(cmid: int, title: str):
     return build
 
 
+def module(cmid: int, sectionid: int, modulename: str):
+    def build(w: XmlWriter) -> None:
+        number = next(num for sec, num, _ in SECTIONS if sec == sectionid)
+        w.record("module", {"modulename": modulename, "sectionid": sectionid,
+                            "sectionnumber": number, "idnumber": "", "added": WHEN, "score": 0,
+                            "indent": 0, "visible": 1, "visibleoncoursepage": 1, "visibleold": 1,
+                            "groupmode": 0, "groupingid": 0, "completion": 0,
+                            "completiongradeitemnumber": None, "completionview": 0,
+                            "completionexpected": 0, "availability": None,
+                            "showdescription": 0, "downloadcontent": 1, "lang": ""},
+                 attrs={"id": cmid, "version": 2024100700})
+    return build
+
+
+def inforef(user_ids=(), file_ids=(), role_ids=()):
+    def build(w: XmlWriter) -> None:
+        with w.element("inforef"):
+            for kind, values in (("user", user_ids), ("file", file_ids), ("role", role_ids)):
+                if values:
+                    with w.element(f"{kind}ref"):
+                        for value in values:
+                            w.record(kind, {"id": value})
+    return build
+
+
+def enrolments(w: XmlWriter) -> None:
+    with w.element("enrolments"), w.element("enrols"):
+        with w.element("enrol", {"id": 1}):
+            for name, value in [("enrol", "manual"), ("status", 0), ("name", None),
+                                ("enrolperiod", 0), ("enrolstartdate", 0), ("enrolenddate", 0),
+                                ("expirynotify", 0), ("expirythreshold", 86400), ("notifyall", 0),
+                                ("roleid", 5), ("timecreated", WHEN), ("timemodified", WHEN)]:
+                w.leaf(name, value)
+            with w.element("user_enrolments"):
+                for userid, *_ in USERS:
+                    w.record("enrolment", {"status": 0, "userid": userid, "timestart": WHEN,
+                                           "timeend": 0, "modifierid": 2, "timecreated": WHEN,
+                                           "timemodified": WHEN}, attrs={"id": userid})
+
+
+def course_roles(w: XmlWriter) -> None:
+    with w.element("roles"):
+        with w.element("role_overrides"):
+            pass
+        with w.element("role_assignments"):
+            for userid, *_ in USERS:
+                w.record("assignment", {"roleid": 5, "userid": userid, "timemodified": WHEN,
+                                        "modifierid": 2, "component": "", "itemid": 0,
+                                        "sortorder": 0}, attrs={"id": userid})
+
+
+def roles(w: XmlWriter) -> None:
+    with w.element("roles_definition"):
+        w.record("role", {"name": "", "shortname": "student", "nameincourse": None,
+                          "description": "", "sortorder": 5, "archetype": "student"},
+                 attrs={"id": 5})
+
+
 def users(w: XmlWriter) -> None:
     with w.element("users"):
         for userid, username, first, last in USERS:
@@ -176,8 +234,16 @@ def main() -> None:
     write("course/course.xml", course)
     for sectionid, number, title in SECTIONS:
         write(f"sections/section_{sectionid}/section.xml", section(sectionid, number, title))
-    for cmid, _, module, title in ACTIVITIES:
-        write(f"activities/{module}_{cmid}/{module}.xml", (forum if module == "forum" else page)(cmid, title))
+    everyone = [userid for userid, *_ in USERS]
+    write("course/enrolments.xml", enrolments)
+    write("course/roles.xml", course_roles)
+    write("course/inforef.xml", inforef(user_ids=everyone, role_ids=[5]))
+    write("roles.xml", roles)
+    for cmid, sectionid, modulename, title in ACTIVITIES:
+        folder = f"activities/{modulename}_{cmid}"
+        write(f"{folder}/{modulename}.xml", (forum if modulename == "forum" else page)(cmid, title))
+        write(f"{folder}/module.xml", module(cmid, sectionid, modulename))
+        write(f"{folder}/inforef.xml", inforef(user_ids=everyone if modulename == "forum" else []))
     write("users.xml", users)
     write("files.xml", files)
     write("questions.xml", questions)

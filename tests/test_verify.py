@@ -53,6 +53,10 @@ def _sound_folder(tmp_path: Path) -> Path:
     """The demo course plus one blob, its files.xml records and an inforef.xml."""
     folder = tmp_path / "course"
     shutil.copytree(SAMPLE, folder)
+    # the sample's own references and roles, which these tests replace with their own
+    for inforef in folder.rglob("inforef.xml"):
+        inforef.unlink()
+    (folder / "roles.xml").unlink()
     (folder / "files.xml").write_text(FILES_XML)
     blob = folder / "files" / BLOB_SHA1[:2] / BLOB_SHA1
     blob.parent.mkdir(parents=True)

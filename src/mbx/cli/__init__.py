@@ -44,7 +44,8 @@ supported by this command yet, 130 interrupted"""
 
 #: command name -> the function that runs it
 COMMANDS = {"ls": commands.ls, "info": commands.info, "cat": commands.cat,
-            "records": commands.records, "verify": commands.verify, "synth": commands.synth}
+            "records": commands.records, "verify": commands.verify, "synth": commands.synth,
+            "restore": commands.restore, "query": commands.query}
 
 
 class _VersionAction(argparse.Action):
@@ -147,7 +148,49 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--format", choices=["tgz", "zip"], default="tgz",
                        help="container (default tgz, as Moodle writes)")
     add_output_flags(synth)
+
+    restore = command("restore", "restore a backup as a new course into a database with "
+                      "Moodle's schema (SQLite by default, or PostgreSQL)", reads_backup=True)
+    restore.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    restore.add_argument("--into", default=DEFAULT_RESTORE_TARGET, metavar="TARGET",
+                         help="sqlite:PATH (created if absent) or postgresql://... "
+                              f"(default {DEFAULT_RESTORE_TARGET})")
+    restore.add_argument("--files", metavar="DIR",
+                         help="the file pool, laid out like Moodle's filedir (default: "
+                              "PATH.files beside a SQLite target, ./mbx-files for PostgreSQL)")
+    restore.add_argument("--prefix", default="mdl_", help="table prefix (default mdl_)")
+    restore.add_argument("--activity", dest="activities", type=int, nargs="+", metavar="CMID",
+                         help="restore only these activities (their course module ids in the backup)")
+    restore.add_argument("--section", dest="sections", type=int, nargs="+", metavar="N",
+                         help="restore only these sections (by number) and their activities")
+    restore.add_argument("--no-users", action="store_true",
+                         help="leave out users and everything they wrote")
+    restore.add_argument("--no-files", action="store_true",
+                         help="leave out the blobs (files rows whose content the target "
+                              "already holds are still written)")
+    restore.add_argument("--user-conflicts", choices=["map", "create", "fail"], default="map",
+                         help="a backup user whose username the target has for another person: "
+                              "map to that user (default), create a new one "
+                              "(<username>_<site hash>), or fail as Moodle does")
+    restore.add_argument("--wwwroot", metavar="URL",
+                         help="the site links are decoded into (default: the backup's own)")
+    restore.add_argument("--start-date", metavar="DATE",
+                         help="the new course's start date (YYYY-MM-DD or Unix time): "
+                              "dates roll by the difference")
+    restore.add_argument("--category", type=int, metavar="ID",
+                         help="the course category of the new course (default 1)")
+    restore.add_argument("--strict", action="store_true",
+                         help="a blob that does not match its hash is fatal, not a warning")
+    add_output_flags(restore)
+
+    query = command("query", "run one SQL query against a restore target and print the rows")
+    query.add_argument("target", help="sqlite:PATH or postgresql://...")
+    query.add_argument("sql", help="the query, e.g. \"SELECT fullname FROM mdl_course\"")
+    add_output_flags(query, stream=True)
     return parser
+
+
+DEFAULT_RESTORE_TARGET = "sqlite:mbx-restore.db"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -253,3 +253,62 @@ def synth(args) -> int:
         output.note("note: the requested course cannot reach that size (no forum posts and "
                     "no files to grow)")
     return EXIT_OK
+
+
+def restore(args) -> int:
+    """``mbx restore``: a backup into a database, as a new course."""
+    from mbx.restore import restore as run_restore
+
+    with progress(args, "restoring") as monitor:
+        report = run_restore(args.backup, args.into, files=args.files, prefix=args.prefix,
+                             users=not args.no_users, include_files=not args.no_files,
+                             activities=tuple(args.activities) if args.activities else None,
+                             sections=tuple(args.sections) if args.sections else None,
+                             user_conflicts=args.user_conflicts, wwwroot=args.wwwroot,
+                             start_date=_unix_date(args.start_date), strict=args.strict,
+                             category=args.category, limits=archive_limits(args),
+                             progress=monitor)
+    Output(args.output).document(report, text.restore_lines, to_json=lambda r: r.to_dict())
+    return EXIT_OK
+
+
+def _unix_date(value: str | None) -> int | None:
+    """``--start-date``: Unix seconds, or a YYYY-MM-DD day (midnight UTC)."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    import datetime
+
+    try:
+        day = datetime.date.fromisoformat(value)
+    except ValueError:
+        raise MbxError(f"--start-date wants YYYY-MM-DD or Unix seconds, not {value!r}",
+                       code="usage-bad-date") from None
+    return int(datetime.datetime(day.year, day.month, day.day,
+                                 tzinfo=datetime.timezone.utc).timestamp())
+
+
+def query(args) -> int:
+    """``mbx query``: the rows of one query, as a table, JSON or JSON lines."""
+    from mbx.restore import query as run_query
+
+    columns, rows = run_query(args.target, args.sql)
+    records = [dict(zip(columns, (_plain(value) for value in row))) for row in rows]
+    output = Output(args.output)
+    if output.format == "text":
+        output.document(records, lambda _: text.table_lines(columns, rows))
+    else:
+        output.stream(records, to_dict=dict, to_text=str)
+    return EXIT_OK
+
+
+def _plain(value):
+    """A database value as JSON can hold it (Decimal as its digits, bytes as their length)."""
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (bytes, memoryview)):
+        return f"<{len(value)} bytes>"
+    return value

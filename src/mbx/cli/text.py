@@ -242,3 +242,47 @@ def synth_lines(result: dict) -> list[str]:
         f"{_plural(result['files'], 'file')}",
         f"  {result['seconds']:.1f} s, {result['mb_per_s']} MB/s",
     ]
+
+
+def restore_lines(report: Any, *, max_warnings: int = 20) -> list[str]:
+    """The text of ``mbx restore``: the new course, rows, files, what was kept raw,
+    warnings, and the time of each phase."""
+    rows = report.rows
+    lines = [f"restored {report.archive} into {report.target} as course {report.course_id} "
+             f"(context {report.course_context_id})",
+             f"  {_plural(sum(rows.values()), 'row')} in {_plural(len(rows), 'table')}: "
+             + ", ".join(f"{table} {count}" for table, count in
+                         sorted(rows.items(), key=lambda item: (-item[1], item[0]))[:12])
+             + (", ..." if len(rows) > 12 else ""),
+             f"  files: {report.files_written} written, {report.files_reused} already in "
+             f"{report.files_dir}"]
+    if report.users:
+        actions: dict[str, int] = {}
+        for decision in report.users:
+            actions[decision.action] = actions.get(decision.action, 0) + 1
+        lines.append("  users: " + ", ".join(f"{count} {action}" for action, count in sorted(actions.items())))
+    if report.kept_raw:
+        size = sum(kept.bytes for kept in report.kept_raw)
+        lines.append(f"  kept raw in mbx_raw_members: {_plural(len(report.kept_raw), 'member')}, "
+                     f"{size} bytes (no declaration yet)")
+    for warning in report.warnings[:max_warnings]:
+        lines.append(f"  warning: {warning.message} ({warning.code})")
+    if len(report.warnings) > max_warnings:
+        lines.append(f"  ... {len(report.warnings) - max_warnings} more warnings (--json lists all)")
+    lines.append("  " + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in report.phases.items())
+                 + f"; {report.seconds:.2f} s in all")
+    return lines
+
+
+def table_lines(columns: list[str], rows: list[tuple], *, limit: int = 60) -> list[str]:
+    """Rows as an aligned text table (values cut at ``limit`` characters)."""
+    def cell(value: Any) -> str:
+        shown = "NULL" if value is None else str(value).replace("\n", " ")
+        return shown if len(shown) <= limit else shown[:limit - 1] + "…"
+    cells = [[cell(value) for value in row] for row in rows]
+    widths = [max([len(name)] + [len(row[index]) for row in cells]) for index, name in enumerate(columns)]
+    lines = ["  ".join(name.ljust(width) for name, width in zip(columns, widths)).rstrip(),
+             "  ".join("-" * width for width in widths)]
+    lines += ["  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells]
+    lines.append(f"({_plural(len(rows), 'row')})")
+    return lines

@@ -187,7 +187,7 @@ COURSE_RULES = {
 #: Context levels (``context.contextlevel``).
 SYSTEM_LEVEL, USER_LEVEL, CATEGORY_LEVEL, COURSE_LEVEL, MODULE_LEVEL, BLOCK_LEVEL = 10, 30, 40, 50, 70, 80
 
-#: Components whose files.xml records are restored whatever inforef says (format §5.3).
+#: Components whose files.xml records are restored whatever inforef says.
 ALWAYS_LOADED_COMPONENTS = ("user", "group", "grouping", "badges", "grade", "question")
 
 __all__ = [name for name in dir() if name.isupper()]

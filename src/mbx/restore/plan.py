@@ -24,6 +24,7 @@ from mbx.archive import as_backup
 from mbx.archive.base import ArchiveLimits, MemberInfo
 from mbx.errors import FormatError
 from mbx.moodle2 import schema, structure
+from mbx.moodle2.files import file_has_content
 from mbx.moodle2.information import read_information
 from mbx.moodle2.members import ACTIVITY_MEMBER, FILES, MOODLE_BACKUP, USERS
 from mbx.moodle2.modules import declaration
@@ -306,7 +307,7 @@ class CoursePlan:
         return folders
 
     def _map_roles(self) -> None:
-        """Backup roles onto the target's: by shortname, else archetype (§4.5)."""
+        """Backup roles onto the target's: by shortname, else archetype."""
         engine = self.engine
         if not self.source.exists("roles.xml"):
             return
@@ -337,7 +338,7 @@ class CoursePlan:
                                              "name": role["nameincourse"]})
 
     def _stage_files(self) -> None:
-        """``files.xml`` into the work file: the files this restore may write (§5.3)."""
+        """``files.xml`` into the work file: the files this restore may write."""
         if not self.source.exists(FILES):
             return
         always = structure.ALWAYS_LOADED_COMPONENTS
@@ -350,7 +351,7 @@ class CoursePlan:
                     or component in always or component.startswith("qtype")):
                 return
             batch.append((record.get("id") or "", record))
-            if record.get("contenthash") and record.get("filename") != ".":
+            if file_has_content(record.get("filename"), record.get("contenthash")):
                 hashes.append((record["contenthash"], 1))
             if len(batch) >= 2048:
                 self.ids.stage("file", batch)

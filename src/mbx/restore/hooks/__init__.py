@@ -45,7 +45,7 @@ MD5 = re.compile(r"[0-9a-f]{32}\Z")
 
 @hook
 def user(run, element, record, row, state) -> bool:
-    """A user being created (§2.3): local MNet host, no policy agreement, a password
+    """A user being created: local MNet host, no policy agreement, a password
     that cannot be an old MD5, a context of its own unless deleted."""
     row["mnethostid"] = 1
     row["policyagreed"] = 0

@@ -11,6 +11,7 @@ order.
 from __future__ import annotations
 
 import abc
+import os
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -44,6 +45,9 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def begin(self) -> None: ...
 
+    def begin_read(self) -> None:
+        """A transaction that is only ever rolled back (``mbx query``)."""
+
     @abc.abstractmethod
     def commit(self) -> None: ...
 
@@ -56,6 +60,10 @@ class Target(abc.ABC):
     # -- statements --------------------------------------------------------------------
     @abc.abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+    @abc.abstractmethod
+    def read(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        """Column names and rows of a query."""
 
     @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None: ...
@@ -112,13 +120,16 @@ class Target(abc.ABC):
         return created
 
 
-def open_target(url: str, *, prefix: str = "mdl_") -> Target:
-    """``sqlite:PATH`` (or a plain path ending in .db/.sqlite) or ``postgresql://...``."""
+def open_target(url: str, *, prefix: str = "mdl_", create: bool = True) -> Target:
+    """``sqlite:PATH`` (or a plain path) or ``postgresql://...``; a SQLite file that does
+    not exist is created, unless ``create`` is false."""
     if url.startswith(("postgresql://", "postgres://")):
         from mbx.restore.targets.postgresql import PostgresTarget
         return PostgresTarget(url, prefix)
     path = url[len("sqlite:"):] if url.startswith("sqlite:") else url
     if not path:
         raise TargetError("sqlite: needs a path, as in sqlite:course.db", code="target-bad-url")
+    if not create and not os.path.isfile(path):
+        raise TargetError(f"{path}: no such database", code="target-unreachable")
     from mbx.restore.targets.sqlite import SqliteTarget
     return SqliteTarget(path, prefix)

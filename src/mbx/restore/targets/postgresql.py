@@ -60,6 +60,12 @@ class PostgresTarget(Target):
             self._run(cursor.execute, sql, params or None)
             return cursor.fetchall()
 
+    def read(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        with self._db.cursor() as cursor:
+            self._run(cursor.execute, sql, params or None)
+            return ([column.name for column in cursor.description or ()],
+                    cursor.fetchall() if cursor.description else [])
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         with self._db.cursor() as cursor:
             self._run(cursor.execute, sql, params or None)

@@ -39,6 +39,9 @@ class SqliteTarget(Target):
     def begin(self) -> None:
         self._run(self._db.execute, "BEGIN IMMEDIATE")
 
+    def begin_read(self) -> None:
+        self._run(self._db.execute, "BEGIN DEFERRED")
+
     def commit(self) -> None:
         self._run(self._db.execute, "COMMIT")
 
@@ -51,6 +54,10 @@ class SqliteTarget(Target):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self._run(self._db.execute, sql, params).fetchall()
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        cursor = self._run(self._db.execute, sql, params)
+        return [column[0] for column in cursor.description or ()], cursor.fetchall()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._run(self._db.execute, sql, params)
