@@ -70,8 +70,9 @@ def users_on(item: str) -> bool:
                and s.findtext("level") in (None, "root") for s in root.iter("setting"))
 
 
-def expected_counts(item: str) -> dict[str, int]:
-    """Rows that must exist for the parts mbx declares, counted in the XML."""
+def expected_counts(item: str, usernames: frozenset = frozenset({"admin", "guest"})) -> dict[str, int]:
+    """Rows that must exist for the parts mbx declares, counted in the XML; ``usernames``
+    are those the target already has (their backup users are mapped, not created)."""
     counts: Counter = Counter()
     activities = included_activities(item)
     with_module_xml = [(d, name) for d, name, _ in activities if f"{d}/module.xml" in members(item)
@@ -101,7 +102,7 @@ def expected_counts(item: str) -> dict[str, int]:
         users = parse(item, "users.xml")
         counts["user"] = sum(1 for user in users.findall("user")
                              if user.get("id") in referenced
-                             and user.findtext("username") not in ("admin", "guest"))
+                             and user.findtext("username") not in usernames)
     return {table: count for table, count in counts.items() if count}
 
 
@@ -112,60 +113,112 @@ def fresh_sqlite(path) -> str:
     raised to FLOOR."""
     url = f"sqlite:{path}"
     mbx.restore.restore(SAMPLE, url, files=str(path) + ".files")
-    database = sqlite3.connect(path)
+    raise_sequences(url, FLOOR)
+    return url
+
+
+def raise_sequences(url: str, floor: int) -> None:
+    """Every table's next id above ``floor``."""
+    if url.startswith("postgresql://"):
+        import psycopg
+        with psycopg.connect(url, autocommit=True) as connection:
+            for table in schema.tables():
+                connection.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)",
+                                   (f"mdl_{table}", floor))
+        return
+    database = sqlite3.connect(url[len("sqlite:"):])
     with database:
         for table in schema.tables():
             database.execute("DELETE FROM sqlite_sequence WHERE name = ?", (f"mdl_{table}",))
             database.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)",
-                             (f"mdl_{table}", FLOOR))
+                             (f"mdl_{table}", floor))
     database.close()
-    return url
 
 
-def table_ids(database, table: str) -> set[int]:
-    return {row[0] for row in database.execute(f'SELECT id FROM "mdl_{table}"')}
+class Db:
+    """The few queries the checks need, on SQLite (a path) or PostgreSQL (a URL)."""
+
+    def __init__(self, where) -> None:
+        if str(where).startswith("postgresql://"):
+            import psycopg
+            self.connection = psycopg.connect(str(where), autocommit=True)
+            self.mark = "%s"
+            tables = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        else:
+            self.connection = sqlite3.connect(where)
+            self.mark = "?"
+            tables = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        self.tables = {name for name, in self.rows(tables)}
+
+    def rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self.connection.execute(sql.replace("?", self.mark), params).fetchall()
+
+    def keys(self):
+        """(table, column, referenced table) of every Moodle foreign key both ends of which exist."""
+        for table in schema.tables().values():
+            for column, referenced, ref_column in table.foreign_keys:
+                if (ref_column == "id" and (table.name, column) not in UNCHECKED_KEYS
+                        and {f"mdl_{table.name}", f"mdl_{referenced}"} <= self.tables):
+                    yield table.name, column, referenced
+
+    def close(self) -> None:
+        self.connection.close()
 
 
-def key_problems(database, floor: int = FLOOR) -> list[str]:
-    """Every Moodle foreign key of every restored row (id above ``floor``): it names
-    a row that exists, and one the target held before only if below the floor."""
+def table_ids(db: Db, table: str) -> set[int]:
+    return {row[0] for row in db.rows(f'SELECT id FROM "mdl_{table}"')}
+
+
+def key_problems(db: Db, floor: int = FLOOR) -> list[str]:
+    """Every Moodle foreign key of every restored row (id above ``floor``) names a row
+    that exists: one query per key."""
     problems = []
-    present = {name for name, in database.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    for table in schema.tables().values():
-        if f"mdl_{table.name}" not in present:
-            continue
-        for column, referenced, ref_column in table.foreign_keys:
-            if (table.name, column) in UNCHECKED_KEYS or ref_column != "id":
-                continue
-            if f"mdl_{referenced}" not in present:
-                continue
-            bad = database.execute(
-                f'SELECT t.id, t."{column}" FROM "mdl_{table.name}" t WHERE t.id > ? '
-                f'AND t."{column}" IS NOT NULL AND t."{column}" <> 0 '
-                f'AND NOT EXISTS (SELECT 1 FROM "mdl_{referenced}" r WHERE r.id = t."{column}")',
-                (floor,)).fetchall()
-            if bad:
-                problems.append(f"{table.name}.{column} -> {referenced}: {len(bad)} unresolved, e.g. {bad[:3]}")
+    for table, column, referenced in db.keys():
+        bad = db.rows(f'SELECT t.id, t."{column}" FROM "mdl_{table}" t WHERE t.id > ? '
+                      f'AND t."{column}" IS NOT NULL AND t."{column}" <> 0 '
+                      f'AND NOT EXISTS (SELECT 1 FROM "mdl_{referenced}" r WHERE r.id = t."{column}")',
+                      (floor,))
+        if bad:
+            problems.append(f"{table}.{column} -> {referenced}: {len(bad)} unresolved, e.g. {bad[:3]}")
     return problems
 
 
-def leaked_ids(database, before: dict[str, set[int]]) -> list[str]:
+def leaked_ids(db: Db, before: dict[str, set[int]], floor: int = FLOOR) -> list[str]:
     """References in restored rows to rows below the floor that the target did not hold."""
     leaks = []
-    present = {name for name, in database.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    for table in schema.tables().values():
-        if f"mdl_{table.name}" not in present:
-            continue
-        for column, referenced, ref_column in table.foreign_keys:
-            if (table.name, column) in UNCHECKED_KEYS or ref_column != "id":
-                continue
-            rows = database.execute(
-                f'SELECT "{column}" FROM "mdl_{table.name}" WHERE id > ? AND "{column}" IS NOT NULL '
-                f'AND "{column}" <> 0 AND "{column}" < ?', (FLOOR, FLOOR)).fetchall()
-            old = [value for value, in rows if value not in before.get(referenced, set())]
-            if old:
-                leaks.append(f"{table.name}.{column}: old ids {sorted(set(old))[:5]}")
+    for table, column, referenced in db.keys():
+        rows = db.rows(f'SELECT "{column}" FROM "mdl_{table}" WHERE id > ? AND "{column}" IS NOT NULL '
+                       f'AND "{column}" <> 0 AND "{column}" < ?', (floor, floor))
+        old = [value for value, in rows if value not in before.get(referenced, set())]
+        if old:
+            leaks.append(f"{table}.{column}: old ids {sorted(set(old))[:5]}")
     return leaks
+
+
+def ids_before(db: Db) -> dict:
+    """The ids of every table the target holds, and (``usernames``) its users' names."""
+    before: dict = {table: table_ids(db, table) for table in schema.tables() if f"mdl_{table}" in db.tables}
+    before["usernames"] = frozenset(name for name, in db.rows('SELECT username FROM "mdl_user"'))
+    return before
+
+
+def check_restored(db: Db, item: str, report, before, floor: int = FLOOR) -> None:
+    """The checks every restored item passes, whatever the target; its rows have ids
+    above ``floor`` and below any later restore's."""
+    ceiling = floor + FLOOR
+    expected = expected_counts(item, before["usernames"])
+    counts = {table: db.rows(f'SELECT COUNT(*) FROM "mdl_{table}" WHERE id > ? AND id <= ?',
+                             (floor, ceiling))[0][0]
+              for table in expected}
+    assert counts == expected
+    assert {table: n for table, n in report.rows.items() if table in counts} == counts
+    assert key_problems(db, floor) == []
+    assert leaked_ids(db, before, floor) == []
+    assert db.rows("SELECT id, category FROM mdl_course WHERE id = ?", (report.course_id,)) == [
+        (report.course_id, 1)]
+    path_of_course = db.rows("SELECT path FROM mdl_context WHERE contextlevel = 50 AND instanceid = ?",
+                             (report.course_id,))[0][0]
+    assert path_of_course == f"/1/3/{report.course_context_id}"
 
 
 @pytest.fixture(scope="module")
@@ -177,11 +230,9 @@ def restored(tmp_path_factory):
         if item not in cache:
             folder = tmp_path_factory.mktemp("restore")
             url = fresh_sqlite(folder / "t.db")
-            database = sqlite3.connect(folder / "t.db")
-            before = {table: table_ids(database, table) for table in schema.tables()
-                      if database.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
-                                          (f"mdl_{table}",)).fetchone()}
-            database.close()
+            db = Db(folder / "t.db")
+            before = ids_before(db)
+            db.close()
             report = mbx.restore.restore(FIXTURES / item, url, files=str(folder / "pool"))
             cache[item] = (folder / "t.db", report, before)
         return cache[item]
@@ -193,24 +244,11 @@ def restored(tmp_path_factory):
 @pytest.mark.parametrize("item", MOODLE2_ITEMS)
 def test_restore_counts_keys_and_no_leaked_ids(restored, item):
     path, report, before = restored(item)
-    database = sqlite3.connect(path)
+    db = Db(path)
     try:
-        counts = {table: database.execute(f'SELECT COUNT(*) FROM "mdl_{table}" WHERE id > ?',
-                                          (FLOOR,)).fetchone()[0]
-                  for table in expected_counts(item)}
-        assert counts == expected_counts(item)
-        assert {table: n for table, n in report.rows.items() if table in counts} == counts
-        assert key_problems(database) == []
-        assert leaked_ids(database, before) == []
-        course = database.execute("SELECT id, category FROM mdl_course WHERE id = ?",
-                                  (report.course_id,)).fetchone()
-        assert course == (report.course_id, 1)
-        path_of_course = database.execute(
-            "SELECT path FROM mdl_context WHERE contextlevel = 50 AND instanceid = ?",
-            (report.course_id,)).fetchone()[0]
-        assert path_of_course == f"/1/3/{report.course_context_id}"
+        check_restored(db, item, report, before)
     finally:
-        database.close()
+        db.close()
 
 
 @pytest.mark.parametrize("item", MOODLE2_ITEMS)
@@ -251,7 +289,9 @@ def test_restoring_twice_gives_two_courses_sharing_no_id(tmp_path, item):
         names = database.execute("SELECT fullname, shortname FROM mdl_course WHERE id IN (?, ?) ORDER BY id",
                                  (first.course_id, second.course_id)).fetchall()
         assert names[1] == (names[0][0] + " copy 1", names[0][1] + "_1")
-        assert key_problems(database, floor=0) == []
+        db = Db(tmp_path / "t.db")
+        assert key_problems(db, floor=0) == []
+        db.close()
         for table, count in second.rows.items():
             if table in ("tag", "modules"):
                 continue  # shared by both courses: written once
