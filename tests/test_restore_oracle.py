@@ -107,7 +107,7 @@ def test_differences_file_is_well_formed():
         assert entry["items"] == sorted(entry["items"]) and entry["items"], entry
         assert (entry["table"], entry["column"]) not in seen, entry
         seen.add((entry["table"], entry["column"]))
-        assert oracle.schema.tables().get(entry["table"]) is not None
+        assert entry["column"] == "rows" or entry["table"] not in oracle.schema.tables() or entry["column"] in oracle.schema.table(entry["table"]).column_names
         assert compared_table(entry["table"]), f"{entry['table']} is owned elsewhere"
 
 
