@@ -10,8 +10,13 @@ themselves (``forum.xml`` ...) are declared per module in
 
 from __future__ import annotations
 
-from mbx.moodle2.declare import (CONTEXT, COURSE, COURSE_CONTEXT, INSTANCE, MODULE, NOW, USER,
+from mbx.moodle2.declare import (CONTEXT, COURSE, COURSE_CONTEXT, INSTANCE, MODULE, NOW,
                                  Element, Missing, Step, ref)
+
+#: ``$USER->id`` while Moodle's command-line restore runs: no one is logged in, so the
+#: columns Moodle fills from the session (``modifierid``, a new tag's ``userid``) get 0,
+#: while those it takes from the restore controller (files, scales) get the restorer.
+SESSION_USER = 0
 
 # -- root task --------------------------------------------------------------------------
 
@@ -64,11 +69,12 @@ COURSE_XML = Step("course.xml", "/course", (
 ), required=True)
 
 ENROLMENTS = Step("enrolments.xml", "/enrolments", (
-    Element("enrols/enrol", "enrol", kind="enrol", fixed={"courseid": COURSE},
+    Element("enrols/enrol", "enrol", kind="enrol",
+            fixed={"courseid": COURSE, "timecreated": NOW, "timemodified": NOW},
             refs={"roleid": "role"}, hook="enrol"),
     Element("enrols/enrol/user_enrolments/enrolment", "user_enrolments", userdata=True,
             parents={"enrolid": "enrol"}, refs={"userid": ref("user", Missing.SKIP)},
-            fixed={"modifierid": USER, "timecreated": NOW, "timemodified": NOW},
+            fixed={"modifierid": SESSION_USER, "timecreated": NOW, "timemodified": NOW},
             hook="user_enrolment"),
 ))
 
@@ -76,12 +82,12 @@ ENROLMENTS = Step("enrolments.xml", "/enrolments", (
 ROLES = Step("roles.xml", "/roles", (
     Element("role_assignments/assignment", "role_assignments", userdata=True,
             refs={"roleid": ref("role", Missing.SKIP), "userid": ref("user", Missing.SKIP)},
-            fixed={"contextid": CONTEXT, "timemodified": NOW, "modifierid": USER,
+            fixed={"contextid": CONTEXT, "timemodified": NOW, "modifierid": SESSION_USER,
                    "component": "", "itemid": 0, "sortorder": 0},
             hook="role_assignment"),
     Element("role_overrides/override", "role_capabilities",
             refs={"roleid": ref("role", Missing.SKIP)},
-            fixed={"contextid": CONTEXT, "timemodified": NOW, "modifierid": USER},
+            fixed={"contextid": CONTEXT, "timemodified": NOW, "modifierid": SESSION_USER},
             hook="role_override"),
 ))
 

@@ -254,6 +254,8 @@ class CoursePlan:
         self.ids.set("context", self.info.original_course_contextid, engine.course_context)
         self.ids.set("context", self.info.original_system_contextid, engine.system_context)
         self.ids.set("course", self.info.original_course_id, engine.course_id)
+        if self.settings.restorer is None:
+            self.settings.restorer = _site_admin(engine)
         engine.report.course_id = engine.course_id
         engine.report.course_context_id = engine.course_context
         self._load_inforefs()
@@ -453,6 +455,14 @@ class CoursePlan:
     # -- final -------------------------------------------------------------------------
     def final(self) -> None:
         final.finish(self.engine, self)
+
+
+def _site_admin(engine: Engine) -> int:
+    """The user a restore runs as by default: the target's ``admin`` (Moodle's CLI runs as
+    the site admin), else none (0)."""
+    found = engine.query(f"SELECT id FROM {engine.t('user')} WHERE username = 'admin' AND "
+                         f"mnethostid = 1 AND deleted = 0 ORDER BY id")
+    return found[0][0] if found else 0
 
 
 def _int(value: Any) -> int | None:

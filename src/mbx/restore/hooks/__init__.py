@@ -16,7 +16,7 @@ import os
 import re
 from typing import Any, Callable
 
-from mbx.moodle2.structure import BLOCK_LEVEL, MODULE_LEVEL, USER_LEVEL
+from mbx.moodle2.structure import BLOCK_LEVEL, MODULE_LEVEL, SESSION_USER, USER_LEVEL
 
 __all__ = ["HOOKS"]
 
@@ -58,6 +58,8 @@ def user(run, element, record, row, state) -> bool:
         row["password"] = os.urandom(16).hex()
     if row.get("timecreated") in (None, "", "0"):
         row["timecreated"] = run.now
+    if row.get("lang") not in INSTALLED_LANGUAGES:
+        row["lang"] = SITE_LANGUAGE
     username = state.current.get("username")
     if username:
         row["username"] = username
@@ -110,7 +112,7 @@ def tag(run, element, record, row, state) -> bool:
         found = run.query(f"SELECT id FROM {run.t('tag')} WHERE name = {run.target.mark} "
                           f"AND tagcollid = {run.target.mark}", (name, DEFAULT_TAG_COLLECTION))
         tag_id = found[0][0] if found else run.insert("tag", {
-            "userid": run.settings.restorer, "tagcollid": DEFAULT_TAG_COLLECTION, "name": name,
+            "userid": SESSION_USER, "tagcollid": DEFAULT_TAG_COLLECTION, "name": name,
             "rawname": raw, "isstandard": 0, "descriptionformat": 0, "flag": 0,
             "timemodified": run.now})
         run.ids.set("tagname", name, tag_id)
@@ -186,6 +188,13 @@ def outcome(run, element, record, row, state) -> bool:
 
 #: ``course.xml`` leaves that 4.5 keeps as course format options.
 LEGACY_FORMAT_FIELDS = ("hiddensections", "coursedisplay")
+#: Languages a new Moodle 4.5 site has installed: a course or user language outside them
+#: is not kept (``get_string_manager()->translation_exists``).
+INSTALLED_LANGUAGES = frozenset({"en"})
+#: The site language, which a user's uninstalled language becomes.
+SITE_LANGUAGE = "en"
+#: ``moodlecourse`` defaults a course takes when its backup predates the setting.
+COURSE_SITE_DEFAULTS = {"showactivitydates": 1, "showcompletionconditions": 1}
 
 
 @hook
@@ -193,14 +202,18 @@ def course(run, element, record, row, state) -> bool:
     row["id"] = run.course_id
     row["category"] = run.category
     row["sortorder"] = 0
+    # The restore's course settings default to moodle_backup.xml's names, not course.xml's.
     row["fullname"], row["shortname"] = run.course_names(
-        run.settings.fullname or row.get("fullname") or "",
-        run.settings.shortname or row.get("shortname") or "")
+        run.settings.fullname or run.info.original_course_fullname or row.get("fullname") or "",
+        run.settings.shortname or run.info.original_course_shortname or row.get("shortname") or "")
     row["idnumber"] = ""
     row["cacherev"] = run.now
     row["originalcourseid"] = None
     row["theme"] = ""
-    row["lang"] = row.get("lang") or ""
+    row["lang"] = row.get("lang") if row.get("lang") in INSTALLED_LANGUAGES else ""
+    for column, value in COURSE_SITE_DEFAULTS.items():
+        if column not in record:
+            row[column] = value
     if row.get("format") == "scorm":
         row["format"] = "singleactivity"
     run.course_format = row.get("format") or "topics"
@@ -262,6 +275,8 @@ def module(run, element, record, row, state) -> bool:
             run.ids.set("cm_idnumber", idnumber, 1)
     if not row.get("availability"):
         row["availability"] = None
+    if not row.get("lang"):
+        row["lang"] = None  # an empty forced language is no forced language
     row["id"] = run.target.new_id("course_modules")
     task.module = row["id"]
     task.context, task.context_path = run.new_context(MODULE_LEVEL, row["id"], run.course_context_path)
@@ -275,6 +290,14 @@ def module(run, element, record, row, state) -> bool:
 ENABLED_ENROL_PLUGINS = frozenset({"manual", "guest", "self", "cohort"})
 
 
+#: The guest instance ``enrol_guest`` adds, whatever the backup's said.
+GUEST_DEFAULTS = {"status": 1, "password": "", "roleid": 0, "expirythreshold": 0, "expirynotify": 0,
+                  "enrolperiod": 0, "enrolstartdate": 0, "enrolenddate": 0, "notifyall": 0}
+GUEST_CLEARED = ("name", "cost", "currency", *(f"customint{n}" for n in range(1, 9)),
+                 "customchar1", "customchar2", "customchar3", "customdec1", "customdec2",
+                 "customtext1", "customtext2", "customtext3", "customtext4")
+
+
 @hook
 def enrol(run, element, record, row, state) -> bool:
     plugin = row.get("enrol")
@@ -284,6 +307,11 @@ def enrol(run, element, record, row, state) -> bool:
                         "its instance and enrolments are not restored", state.member)
         return False
     row["sortorder"] = run.next_enrol_sortorder()
+    if plugin == "guest":
+        # enrol_guest restores no settings: the course gets the plugin's default instance.
+        row.update(GUEST_DEFAULTS)
+        for column in GUEST_CLEARED:
+            row[column] = None
     return True
 
 
