@@ -42,7 +42,7 @@ def assign_submission(run, element, record, row, state) -> bool:
 
 @hook
 def assign_grade(run, element, record, row, state) -> bool:
-    if any(name in record for name in LEGACY_FLAGS):
+    if any(_int(record.get(name)) for name in LEGACY_FLAGS):
         extension = _int(record.get("extensionduedate"))
         run.insert("assign_user_flags", {
             "userid": row.get("userid") or 0, "assignment": row.get("assignment") or 0,
