@@ -2,8 +2,7 @@
 
 ``gradebook.xml`` (the course's categories, its course, category and manual
 items, their grades, letters and settings), ``grade_history.xml`` (at the
-top and in each activity) and the top ``completion.xml`` (reference §4.9,
-§4.10). Grade categories and items have no table of their own here: whether
+top and in each activity) and the top ``completion.xml``. Grade categories and items have no table of their own here: whether
 a record becomes a new row or updates the course's own category and item is
 decided by the hook.
 """

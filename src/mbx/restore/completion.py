@@ -1,4 +1,4 @@
-"""Course completion, restored in the final task from the top ``completion.xml`` (§4.10).
+"""Course completion, restored in the final task from the top ``completion.xml``.
 
 Criteria (``course_completion_criteria``), each user's completion of them
 (``course_completion_crit_compl``, with ``userscompletion``), course

@@ -1,4 +1,4 @@
-"""The course gradebook, restored in the final task (reference §4.9).
+"""The course gradebook, restored in the final task.
 
 ``gradebook.xml`` brings the categories and the course, category and manual
 items (with their grades, letters and settings); then the module items that
@@ -19,7 +19,8 @@ What was decided
   each insert and update in ``grade_*_history``; mbx writes the ones a
   restore of the backup's rows causes: the course category's insert and the
   update that sets its path (source ``system``), the course item's insert
-  (``system``), each module item's insert and the write-back of its sort
+  (``system``), when the first activity grade item made them (made from
+  ``gradebook.xml`` they are plain inserts, without history), each module item's insert and the write-back of its sort
   order (``restore``), each module grade's insert (``restore``). The rows of
   ``grade_regrade_final_grades`` (course totals, the missing grades it fills,
   source ``aggregation``/``system``) and of the re-parenting updates are not
@@ -38,6 +39,7 @@ from mbx.moodle2 import schema
 from mbx.moodle2.grades import ACTIVITY_GRADE_HISTORY, GRADE_HISTORY, GRADEBOOK
 from mbx.moodle2.modules import declaration
 from mbx.restore.engine import Task
+from mbx.restore.hooks.gradebook import FROM_GRADEBOOK
 
 __all__ = ["restore_gradebook"]
 
@@ -128,7 +130,7 @@ def _setting(info, name: str) -> bool:
 # -- history rows of the restore's own writes --------------------------------------------
 
 def _restore_histories(engine) -> None:
-    if engine.grade_category is None:
+    if engine.grade_category is None or engine.ids.get(FROM_GRADEBOOK, 1):
         return
     restorer = engine.settings.restorer
     mark = engine.target.mark

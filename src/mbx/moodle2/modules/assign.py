@@ -1,4 +1,4 @@
-"""mod_assign and its submission and feedback subplugins (restore reference §5.2).
+"""mod_assign and its submission and feedback subplugins.
 
 Old ids of submissions and grades are mapped under ``assign_submission`` and
 ``assign_grade``: Moodle's own names, ``submission`` and ``grade``, are shared
@@ -61,7 +61,8 @@ MODULE = Module(
      Element("plugin_configs/plugin_config", "assign_plugin_config",
              parents={"assignment": "assign"})),
     links={"assign": ("intro",)},
-    # ASSIGNINDEX maps its id as a course module, as Moodle's rule does (§7.3 quirk).
+    # ASSIGNINDEX maps its id as a course module, as Moodle's rule does: an index link
+    # holds a course id, so it resolves only when an old cmid happens to equal it.
     rules={"ASSIGNVIEWBYID": ("/mod/assign/view.php?id=$1", ("course_module",)),
            "ASSIGNINDEX": ("/mod/assign/index.php?id=$1", ("course_module",))},
     after="assign_after")

@@ -1,4 +1,4 @@
-"""mod_assign's restore hooks (reference §5.2)."""
+"""mod_assign's restore hooks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Hooks of the final task's gradebook and course completion (reference §4.9, §4.10).
+"""Hooks of the final task's gradebook and course completion.
 
 Categories and items of ``gradebook.xml`` are written here rather than by the
 engine: the course's own category and course item (made on demand by the first
@@ -18,6 +18,17 @@ from mbx.restore.hooks import _int, hook
 
 #: Columns a gradebook record never sets directly.
 _PLACED = frozenset({"id", "courseid", "parent", "path", "depth"})
+
+
+#: ids key: the course category and item came from ``gradebook.xml`` (plain inserts in
+#: Moodle, so without history rows), not from the first activity grade item.
+FROM_GRADEBOOK = "course_category_from_gradebook"
+
+
+def _course_category(run) -> int:
+    if run.grade_category is None:
+        run.ids.set(FROM_GRADEBOOK, 1, 1)
+    return run.course_grade_category()
 
 
 def _values(run, table: str, record: dict) -> dict[str, Any]:
@@ -46,7 +57,7 @@ def gradebook_category(run, element, record, row, state) -> bool:
     old = record.get("id")
     parent = record.get("parent")
     if parent in (None, "", "0"):
-        category = run.course_grade_category()
+        category = _course_category(run)
         if values:
             run.update("grade_categories", category, **values)
         run.ids.set("grade_category", old, category)
@@ -70,7 +81,7 @@ def gradebook_item(run, element, record, row, state) -> bool:
             values[column] = run.ids.get(kind, values[column])
     kind = record.get("itemtype")
     old = record.get("id")
-    course_category = run.course_grade_category()
+    course_category = _course_category(run)
     if kind == "course":
         values["iteminstance"] = course_category
         values["categoryid"] = None
