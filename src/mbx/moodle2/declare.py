@@ -110,6 +110,7 @@ class Step(msgspec.Struct, frozen=True):
     component: str = ""                          # the files component of ``files`` areas
     setting: str | None = None                   # root setting that must be on
     required: bool = False                       # a missing member is an error
+    after: str | None = None                     # a hook run once the member is parsed
 
     def absolute(self, element: Element) -> str:
         return self.root if element.path == "." else f"{self.root}/{element.path}"
@@ -126,6 +127,7 @@ class Module(msgspec.Struct, frozen=True):
     elements: tuple[Element, ...]
     links: Mapping[str, tuple[str, ...]] = {}
     rules: Mapping[str, tuple[str, tuple[str, ...]]] = {}
+    after: str | None = None                     # a hook run once ``<mod>.xml`` is parsed
 
     @property
     def component(self) -> str:
@@ -133,7 +135,8 @@ class Module(msgspec.Struct, frozen=True):
 
     def step(self) -> Step:
         return Step(member=f"{self.name}.xml", root=f"/activity/{self.name}",
-                    elements=self.elements, component=self.component, required=True)
+                    elements=self.elements, component=self.component, required=True,
+                    after=self.after)
 
     @property
     def instance(self) -> Element:

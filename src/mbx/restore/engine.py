@@ -357,6 +357,8 @@ class Engine:
         if task.kind == "activity" and step.component.startswith("mod_"):
             parser.add_path("/activity", lambda record: self._activity_wrapper(record, task))
         parser.parse(stream)
+        if step.after is not None:
+            hook_table.HOOKS[step.after](self, step, state)
         if task.kind == "activity" and step.component.startswith("mod_"):
             task.instance = state.current.get(task.modulename)
         elif task.kind == "block" and step.root == "/block":

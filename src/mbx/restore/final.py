@@ -20,9 +20,10 @@ __all__ = ["finish"]
 
 
 def finish(engine, plan) -> None:
-    from mbx.restore import gradebook, questions
+    from mbx.restore import completion, gradebook, questions
     questions.finish_question_bank(engine, plan)
     gradebook.restore_gradebook(engine, plan)
+    completion.restore_course_completion(engine, plan)
     _sequences(engine, plan)
     _missing_sections(engine)
     _availability(engine)
