@@ -10,12 +10,17 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from mbx.errors import TargetError
 from mbx.restore.targets.base import Target
 
 __all__ = ["SqliteTarget"]
+
+# Numeric columns arrive as Decimal (exact digits); SQLite's NUMERIC affinity reads
+# the text back as the number.
+sqlite3.register_adapter(Decimal, str)
 
 
 class SqliteTarget(Target):
