@@ -46,8 +46,8 @@ from mbx.xml import Parser
 
 __all__ = ["QuestionBank", "finish_question_bank", "restore_question_bank"]
 
-#: Moodle 3.5 (2018051700) gave every bank a ``top`` category of its own.
-TOP_CATEGORIES_SINCE = 2018051700
+#: Backups from Moodle 3.5 on (``backup_release``) give every bank a ``top`` category.
+TOP_CATEGORIES_SINCE = (3, 5)
 
 _STAMP_CHARS = string.ascii_letters + string.digits
 
@@ -57,8 +57,7 @@ class QuestionBank:
 
     def __init__(self, engine) -> None:
         self.engine = engine
-        version = _int(engine.info.backup_version or engine.info.moodle_version)
-        self.before35 = 0 < version < TOP_CATEGORIES_SINCE
+        self.before35 = _release(engine.info.backup_release or engine.info.moodle_release) < TOP_CATEGORIES_SINCE
         host = urllib.parse.urlsplit(engine.settings.wwwroot or "").hostname
         self.host = host or "unknownhost"
         self.plans: dict[str, tuple[str, int, int | None]] = {}   # old id -> (action, context, existing)
@@ -69,6 +68,7 @@ class QuestionBank:
         self.created_questions: list[tuple[int, str]] = []        # (new, old parent)
         self.multianswers: list[tuple[int, str]] = []             # (row id, old sequence)
         self.module_banks: dict[str, list[int]] = {}              # old module context -> new categories
+        self.created: set[int] = set()                            # categories this restore made
         self.tasks: dict[int, Task] = {}
         self.entry: dict | None = None                            # the 4.0 bank entry being read
         self.entry_new: int | None = None
@@ -102,9 +102,9 @@ class QuestionBank:
         mark = engine.target.mark
         rows = engine.query(f"SELECT id FROM {engine.t('question_categories')} WHERE contextid = {mark} "
                             f"AND parent = 0 ORDER BY id", (context,))
-        if rows:
-            found = rows[0][0]
-        else:
+        # created categories have parent 0 until fix_parents: they are no top
+        found = next((row[0] for row in rows if row[0] not in self.created), None)
+        if found is None:
             found = engine.insert("question_categories", {
                 "name": "top", "contextid": context, "info": "", "infoformat": 0,
                 "stamp": self.new_stamp(), "parent": 0, "sortorder": 0, "idnumber": None})
@@ -192,15 +192,14 @@ def restore_question_bank(engine, source, task) -> None:
         return
     bank = QuestionBank(engine)
     engine.question_bank = bank
-    raw_modules = _raw_module_contexts(engine)
+    only_raw = _referenced_only_by_raw(engine, source)
     categories: list[dict] = []
     qtypes: set[str] = set()
 
     def take(record: dict) -> None:
         if not engine.ids.referenced("question_category", record.get("id")):
             return
-        if _int(record.get("contextlevel")) == structure.MODULE_LEVEL and \
-                record.get("contextinstanceid") in raw_modules:
+        if record.get("id") in only_raw:
             bank.skipped_raw.add(record.get("id") or "")
             return
         categories.append(record)
@@ -228,10 +227,29 @@ def restore_question_bank(engine, source, task) -> None:
     _ = qtypes
 
 
-def _raw_module_contexts(engine) -> set[str]:
-    """Old course module ids of activities whose module mbx keeps raw."""
-    return {activity.moduleid for activity in engine.info.activities
-            if activity.moduleid and declaration(activity.modulename or "") is None}
+def _referenced_only_by_raw(engine, source) -> set[str]:
+    """Categories only activities kept raw refer to. Moodle, on a site without their
+    module, does not restore those activities, nor what only they refer to."""
+    raw = [activity.directory for activity in engine.info.activities
+           if activity.directory and declaration(activity.modulename or "") is None]
+    if not raw:
+        return set()
+    others = ["course"] + [entry.directory for entry in engine.info.sections if entry.directory]
+    others += [activity.directory for activity in engine.info.activities
+               if activity.directory and declaration(activity.modulename or "") is not None]
+
+    def categories(folders: list[str]) -> set[str]:
+        found: set[str] = set()
+        for folder in folders:
+            member = f"{folder}/inforef.xml"
+            if source.exists(member):
+                parser = Parser(source=member)
+                parser.add_path("/inforef/question_categoryref/question_category",
+                                lambda record: found.add(record.get("id") or ""))
+                with source.open(member) as stream:
+                    parser.parse(stream)
+        return found
+    return categories(raw) - categories(others)
 
 
 def finish_question_bank(engine, plan) -> None:
@@ -320,6 +338,13 @@ def identity_hash(values: Any) -> str:
             scalars.append(text)
     collect(values)
     return hashlib.sha1("|HASHDATA|".join(sorted(scalars)).encode("utf-8")).hexdigest()
+
+
+def _release(text: str | None) -> tuple[int, ...]:
+    """``"3.5dev (Build: …)"`` → ``(3, 5)``; unknown: as new as can be."""
+    import re
+    match = re.match(r"\s*(\d+)\.(\d+)", text or "")
+    return (int(match[1]), int(match[2])) if match else (99, 0)
 
 
 def _int(value: Any, default: int = 0) -> int:

@@ -15,6 +15,10 @@ from mbx.moodle2 import structure
 from mbx.moodle2.questions import COMMON_PARTS, QTYPES, plugin_of
 from mbx.restore.hooks import hook
 
+#: Question types whose step data hold ids (Moodle's ``recode_response``): 1 answer
+#: ids in ``_order``, 2 match subquestion ids, 3 question ids in ``_stemorder``.
+RECODED_QTYPES = {"multichoice": 1, "calculatedmulti": 1, "match": 2, "randomsamatch": 3}
+
 #: Penalties Moodle's restore rounds to what its forms offer.
 PENALTIES = ((0.3333333, 0.33), (0.6666667, 0.66))
 
@@ -60,6 +64,7 @@ def question_category(run, element, record, row, state) -> bool:
             "infoformat": record.get("infoformat") or 0, "stamp": stamp, "parent": 0,
             "sortorder": record.get("sortorder") or 0, "idnumber": idnumber})
         bank.category_context[row["id"]] = context
+        bank.created.add(row["id"])
         bank.created_categories.append((row["id"], record.get("parent") or "0", context))
         run.ids.set("question_category_created", old, row["id"], context)
     if module_bank:
@@ -102,6 +107,9 @@ def question(run, element, record, row, state) -> bool:
         run.ids.set("question_random", old, category, _int(record.get("questiontext")))
         run.ids.set("question_random_context", old, context)
         return False
+    recode = RECODED_QTYPES.get(qtype)
+    if recode:
+        run.ids.set("question_recode", old, recode)
     if plan[0] == "map" and _map_existing(run, record, row, category, entry):
         return False
     if qtype not in QTYPES:
@@ -112,6 +120,7 @@ def question(run, element, record, row, state) -> bool:
     for column in ("createdby", "modifiedby"):
         row[column] = _user(run, record.get(column))
     entry_id = _entry(run, bank, record, category, entry)
+    run.ids.set("question_entry", old, entry_id)
     version = bank.version if entry is not None else None
     status = (version or {}).get("status") or ("hidden" if _int(record.get("hidden")) else "ready")
     version_id = run.insert("question_versions", {
@@ -221,8 +230,7 @@ def _map_existing(run, record: dict, row: dict, category: int, entry: dict | Non
         if entry is not None and entry.get("id"):
             run.ids.set("question_bank_entry", entry["id"], entry_id)
             run.question_bank.entry_new = entry_id
-        else:
-            run.ids.set("question_bank_entry_of", old, entry_id)
+        run.ids.set("question_entry", old, entry_id)
         version = run.question_bank.version if entry is not None else None
         if version and version.get("id"):
             run.ids.set("question_versions", version["id"], version_id)
