@@ -14,7 +14,7 @@ and before 4.0 ``questions/question`` sits directly under the category.
 A question is read *grouped* (Moodle's restore does the same): the question
 with its hints, tags and its type's plugin data arrives as one record, because
 whether its rows are created or mapped onto an existing question is decided
-for the question as a whole (``moodle-restore.md`` §6.3–6.4). The parts are
+for the question as a whole, by its identity in the target bank. The parts are
 declared here relative to the question (:data:`QUESTION_PARTS`) and the
 :func:`step` places them under both layouts.
 

@@ -1,7 +1,7 @@
 """The question bank (``questions.xml``): root steps 12–14 and the final task's part.
 
 Moodle restores the bank in three root steps and one final one
-(``moodle-restore.md`` §6):
+(as Moodle 4.5 does):
 
 * *load* (12): the categories some task references (``question_categoryref``);
 * *map or create* (13): per bank (one per old context), each category is found
@@ -40,7 +40,7 @@ from typing import Any
 from mbx.moodle2 import structure
 from mbx.moodle2.members import QUESTIONS
 from mbx.moodle2.modules import declaration
-from mbx.moodle2.questions import QTYPES, QUESTIONS_STEP
+from mbx.moodle2.questions import QUESTIONS_STEP
 from mbx.restore.engine import Task
 from mbx.xml import Parser
 
@@ -114,7 +114,9 @@ class QuestionBank:
 
     # -- step 13 -----------------------------------------------------------------------
     def target_context(self, record: dict, stamps_by_context: dict[str, set[str]]) -> int | None:
-        """Where a bank's categories go (§6.3); ``None``: not restored."""
+        """Where a bank's categories go: system banks to the system, course category
+        banks to the one category context above the course holding their stamps (else
+        the course), course and module banks to the new course."""
         engine = self.engine
         level = _int(record.get("contextlevel"))
         if level == structure.SYSTEM_LEVEL:
@@ -194,7 +196,6 @@ def restore_question_bank(engine, source, task) -> None:
     engine.question_bank = bank
     only_raw = _referenced_only_by_raw(engine, source)
     categories: list[dict] = []
-    qtypes: set[str] = set()
 
     def take(record: dict) -> None:
         if not engine.ids.referenced("question_category", record.get("id")):
@@ -206,10 +207,6 @@ def restore_question_bank(engine, source, task) -> None:
 
     parser = Parser(source=QUESTIONS)
     parser.add_path("/question_categories/question_category", take)
-    for path in ("question_bank_entries/question_bank_entry/question_version/question_versions/"
-                 "questions/question", "questions/question"):
-        parser.add_path(f"/question_categories/question_category/{path}",
-                        lambda record: qtypes.add(record.get("qtype") or ""))
     with source.open(QUESTIONS) as stream:
         parser.parse(stream)
     bank.plan(categories)
@@ -224,7 +221,6 @@ def restore_question_bank(engine, source, task) -> None:
     if reasons:
         with source.open(QUESTIONS) as stream:
             engine.keep_raw(QUESTIONS, stream, "; ".join(reasons), engine.course_context)
-    _ = qtypes
 
 
 def _referenced_only_by_raw(engine, source) -> set[str]:
@@ -253,7 +249,8 @@ def _referenced_only_by_raw(engine, source) -> set[str]:
 
 
 def finish_question_bank(engine, plan) -> None:
-    """Final task: module banks into their module contexts (§6.5)."""
+    """Final task: module banks into their module contexts, each under a top of its
+    own; their question tags and the set references that use them follow."""
     bank: QuestionBank | None = getattr(engine, "question_bank", None)
     if bank is None:
         return
@@ -353,5 +350,3 @@ def _int(value: Any, default: int = 0) -> int:
     except (TypeError, ValueError):
         return default
 
-
-_ = QTYPES

@@ -90,7 +90,7 @@ def question_version(run, element, record, row, state) -> bool:
 @hook
 def question(run, element, record, row, state) -> bool:
     """A whole question (grouped): mapped onto an existing one, or created with its
-    entry, version and parts (§6.4)."""
+    entry, version and parts."""
     bank = run.question_bank
     old = record.get("id") or ""
     category = state.current.get("question_category")

@@ -1,4 +1,4 @@
-"""Hooks of ``quiz.xml`` (``moodle-restore.md`` §5.3).
+"""Hooks of ``quiz.xml``: what Moodle's quiz restore does beyond the declarations.
 
 Per quiz, ``run.quiz_state`` remembers what later records need: the old
 ``questions`` layout of a legacy quiz, the section made up front (a quiz needs
