@@ -15,7 +15,7 @@ from mbx.moodle2.declare import Module
 __all__ = ["NAMES", "declaration"]
 
 #: The modules mbx knows; an activity of any other module is kept raw.
-NAMES = ("assign", "book", "folder", "forum", "label", "page", "resource", "url")
+NAMES = ("assign", "book", "folder", "forum", "label", "page", "quiz", "resource", "url")
 
 
 @functools.cache
