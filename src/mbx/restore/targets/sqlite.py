@@ -10,12 +10,17 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from mbx.errors import TargetError
 from mbx.restore.targets.base import Target
 
 __all__ = ["SqliteTarget"]
+
+# Moodle's ``number`` columns arrive as Decimal, which sqlite3 cannot bind: as
+# text, the column's NUMERIC affinity stores it as a number again.
+sqlite3.register_adapter(Decimal, str)
 
 
 class SqliteTarget(Target):
@@ -43,8 +48,14 @@ class SqliteTarget(Target):
         self._run(self._db.execute, "COMMIT")
 
     def rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+        # Called while another error propagates: never replace it with one of ours.
+        # A ROLLBACK that fails leaves the transaction to SQLite's journal, which
+        # undoes it when the connection closes or the file is next opened.
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     def close(self) -> None:
         self._db.close()
