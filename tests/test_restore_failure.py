@@ -54,6 +54,7 @@ import sqlite3
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -64,7 +65,7 @@ from psycopg import sql
 
 import mbx
 from mbx.archive import as_backup
-from mbx.errors import Cancelled, MbxError
+from mbx.errors import Cancelled, MbxError, XmlForbiddenError, XmlSyntaxError
 from mbx.progress import CancelToken, Monitor
 from mbx.restore import restore
 
@@ -508,3 +509,214 @@ def _blob_bytes(archive: Path, contenthash: str) -> bytes:
     with as_backup(str(archive)) as backup:
         with backup.open(f"files/{contenthash[:2]}/{contenthash}") as stream:
             return stream.read()
+
+
+# -- full disk ----------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: int):
+    """A tmpfs of ``size`` bytes mounted at ``path`` (we run as root), unmounted after."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.fail(f"the full-disk tests mount a small tmpfs and need root and mount(8): "
+                    f"mount -t tmpfs {path} failed: {mounted.stderr.strip()}", pytrace=False)
+    try:
+        yield path
+    finally:
+        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def grow_disk(path: Path, size: int) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True)
+
+
+@pytest.fixture(scope="module")
+def other_course(tmp_path_factory) -> Path:
+    """Another synth course: blobs of its own (1.7 MB of them) that no pool has yet."""
+    path = tmp_path_factory.mktemp("other") / "other.mbz"
+    mbx.synthesize(path, size="2M", seed=2)
+    return path
+
+
+def _fails_cleanly(error: MbxError, code: str) -> None:
+    assert error.code == code, error
+    assert "\n" not in str(error)
+
+
+def test_a_full_pool_fails_with_target_full_and_leaves_nothing(base, other_course, tmp_path):
+    assert not set(blobs(other_course)) & set(base.blobs)
+    site = base.site
+    before = site.dump()
+    with small_disk(tmp_path / "pool", 1 << 20) as pool:
+        with pytest.raises(MbxError) as raised:
+            restore(str(other_course), site.into, files=str(pool))
+        _fails_cleanly(raised.value, "target-full")
+        assert "no space left" in str(raised.value)
+        assert differences(before, site.dump()) == []
+        assert pool_problems(pool) == []
+        assert incoming(pool) == []
+        assert any(pool.glob("??/??/*")), "the pool filled up with complete blobs first"
+        grow_disk(pool, 64 << 20)
+        report = restore(str(other_course), site.into, files=str(pool))
+        assert report.files_written + report.files_reused == len(blobs(other_course))
+        assert pool_problems(pool) == [] and incoming(pool) == []
+
+
+def test_a_full_sqlite_disk_fails_with_target_full_and_leaves_it_as_it_was(synth_course,
+                                                                           tmp_path):
+    with small_disk(tmp_path / "disk", 64 << 20) as disk:
+        site = SqliteSite(disk)
+        site.pool = tmp_path / "pool"
+        site.restore(GRID)
+        used = shutil.disk_usage(disk).used
+        grow_disk(disk, used + (1 << 20))  # the synth course needs about 6 MB more
+        before = site.dump()
+        with pytest.raises(MbxError) as raised:
+            site.restore(synth_course)
+        _fails_cleanly(raised.value, "target-full")
+        assert differences(before, site.dump()) == []
+        assert pool_problems(site.pool) == [] and incoming(site.pool) == []
+        grow_disk(disk, 64 << 20)
+        assert site.restore(synth_course).course_id
+        assert added_rows(before, site.dump())["mdl_course"] == (1, 0, 0)
+
+
+@pytest.mark.parametrize("base", ["postgresql"], indirect=True)
+def test_a_full_postgresql_tablespace_fails_with_target_full(base, tmp_path):
+    """The table a synth restore grows most lives on a small tmpfs (a tablespace)."""
+    site = base.site
+    table = "mdl_forum_posts"
+    with psycopg.connect(site.into, autocommit=True) as connection:
+        data, = connection.execute("SHOW data_directory").fetchone()
+        if not os.path.isdir(data):
+            pytest.fail(f"the PostgreSQL server's data directory {data} is not on this machine: "
+                        "the full-tablespace test needs a local server", pytrace=False)
+        owner = os.stat(data)
+        size, = connection.execute("SELECT pg_table_size(%s)", (table,)).fetchone()
+        name = f"mbx_small_{uuid.uuid4().hex[:8]}"
+        # the server's user must reach it: not under pytest's root-only folders
+        reachable = Path(tempfile.mkdtemp(prefix="mbx-tablespace-"))
+        reachable.chmod(0o755)
+        request_cleanup = contextlib.ExitStack()
+        request_cleanup.callback(shutil.rmtree, reachable, True)
+        with request_cleanup, small_disk(reachable / "disk", size + (256 << 10)) as disk:
+            os.chown(disk, owner.st_uid, owner.st_gid)
+            os.chmod(disk, 0o700)
+            connection.execute(sql.SQL("CREATE TABLESPACE {} LOCATION {}").format(
+                sql.Identifier(name), sql.Literal(str(disk))))
+            try:
+                connection.execute(sql.SQL("ALTER TABLE {} SET TABLESPACE {}").format(
+                    sql.Identifier(table), sql.Identifier(name)))
+                before = site.dump()
+                with pytest.raises(MbxError) as raised:
+                    site.restore(base.archive)
+                _fails_cleanly(raised.value, "target-full")
+                assert differences(before, site.dump()) == []
+                assert pool_problems(site.pool) == [] and incoming(site.pool) == []
+            finally:
+                connection.execute(sql.SQL("ALTER TABLE {} SET TABLESPACE pg_default").format(
+                    sql.Identifier(table)))
+                connection.execute(sql.SQL("DROP TABLESPACE {}").format(sql.Identifier(name)))
+    assert site.restore(base.archive).course_id
+
+
+# -- cancel and errors --------------------------------------------------------------------
+
+@pytest.mark.parametrize("when", ["restoring", "finishing"])
+def test_a_cancel_rolls_back(base, when):
+    """Cancelled half-way through the stream pass, or in the final task (the cancel
+    takes effect when ``committing`` starts)."""
+    site = base.site
+    token = CancelToken()
+    seen = []
+
+    def listener(snapshot):
+        seen.append(snapshot.phase)
+        if snapshot.phase == when and snapshot.done_members >= (base.members // 2 if
+                                                                when == "restoring" else 0):
+            token.cancel()
+
+    before = site.dump()
+    with pytest.raises(Cancelled):
+        site.restore(base.archive, progress=Monitor(listener, cancel=token, interval=0))
+    assert "committing" not in seen[:-1]
+    assert differences(before, site.dump()) == []
+    assert pool_problems(site.pool) == [] and incoming(site.pool) == []
+
+
+def variant(source: Path, target: Path, change=None, extra: dict[str, bytes] | None = None) -> Path:
+    """A copy of the tar.gz ``source`` with members' bytes changed by ``change(name,
+    data)`` and ``extra`` members appended at the end."""
+    with tarfile.open(source) as given, tarfile.open(target, "w:gz", compresslevel=1) as out:
+        for member in given.getmembers():
+            if not member.isfile():
+                out.addfile(member)
+                continue
+            data = given.extractfile(member).read()
+            if change is not None:
+                data = change(member.name, data)
+            member.size = len(data)
+            out.addfile(member, io.BytesIO(data))
+        for name, data in (extra or {}).items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            out.addfile(member, io.BytesIO(data))
+    return target
+
+
+def _last_forum(archive: Path) -> str:
+    with tarfile.open(archive) as given:
+        return [name for name in given.getnames()
+                if name.startswith("activities/forum_") and name.endswith("/forum.xml")][-1]
+
+
+def test_errors_found_mid_restore_roll_back(base, tmp_path):
+    """Each of these is found in the stream pass, after the rows of the root, course,
+    sections and earlier activities were written."""
+    site = base.site
+    forum = _last_forum(base.archive)
+    some_blob = next(iter(base.blobs))
+    malformed = variant(base.archive, tmp_path / "malformed.mbz",
+                        lambda name, data: data[:len(data) // 2] if name == forum else data)
+    hostile = variant(base.archive, tmp_path / "hostile.mbz", lambda name, data: data.replace(
+        b"?>", b'?>\n<!DOCTYPE activity [<!ENTITY boom "boom">]>', 1) if name == forum else data)
+    wrong_blob = variant(base.archive, tmp_path / "wrong-blob.mbz", lambda name, data: (
+        b"x" + data[1:] if name.endswith(some_blob) else data))
+    for archive, options, kind in ((malformed, {}, XmlSyntaxError), (hostile, {}, XmlForbiddenError),
+                                   (wrong_blob, {"strict": True}, "restore-bad-blob")):
+        _forget_blob(site.pool, some_blob)
+        before = site.dump()
+        progress = Counting()
+        with pytest.raises(MbxError) as raised:
+            site.restore(archive, progress=progress, **options)
+        if isinstance(kind, str):
+            assert raised.value.code == kind, raised.value
+        else:
+            assert isinstance(raised.value, kind), raised.value
+        assert progress.members > 1, "the error came after the stream pass had begun"
+        assert differences(before, site.dump()) == [], f"{archive.name} changed the database"
+        assert pool_problems(site.pool) == [] and incoming(site.pool) == []
+    assert not (site.pool / some_blob[:2] / some_blob[2:4] / some_blob).exists(), \
+        "the blob that does not hash to its name was not stored"
+    site.restore(base.archive)
+
+
+def test_a_traversal_member_after_moodle_backup_xml_writes_nothing(base, tmp_path):
+    """Refused by the archive layer in the survey, before the database is opened."""
+    site = base.site
+    hostile = variant(base.archive, tmp_path / "climbs.mbz",
+                      extra={"../evil.txt": b"evil", "files/../../evil.txt": b"evil"})
+    with tarfile.open(hostile) as given:
+        names = given.getnames()
+    assert names.index("../evil.txt") > names.index("moodle_backup.xml")
+    before = site.dump()
+    pool_before = sorted(str(path) for path in site.pool.rglob("*"))
+    with pytest.raises(MbxError) as raised:
+        site.restore(hostile)
+    assert raised.value.code == "archive-parent-reference"
+    assert differences(before, site.dump()) == []
+    assert sorted(str(path) for path in site.pool.rglob("*")) == pool_before
+    assert not list(tmp_path.parent.rglob("evil.txt")) and not (site.pool.parent / "evil.txt").exists()
