@@ -23,15 +23,17 @@ observation points only:
   thread kills that long after the COMMIT was issued, and the child, if COMMIT
   returns first, notes it and waits for the kill. A kill during a COMMIT may land
   either side of it: the test accepts the database as it was or with the whole
-  course (every earlier row unchanged, and as many new rows per table as a clean
-  restore adds), and only the latter once COMMIT had returned;
+  course (the same rows added and changed per table as a clean restore), and
+  only the latter once COMMIT had returned;
 - ``interrupt``: SIGINT (Ctrl-C) instead of SIGKILL, in the stream pass.
 
-The target starts as a site into which the same archive was restored once
-already, so "unchanged" compares a full dump of every table (and the schema).
-After each kill: the dump equals the one before, every file of the pool hashes to
-its ``ab/cd/<sha1>`` name, and a restore then succeeds, adds exactly the rows a
-clean restore adds, and removes the ``.incoming`` leftovers of the dead one.
+One site per target serves every test in turn: the synth course restored into
+it twice (the second restore measures what a clean restore adds), then kill
+after kill. "Unchanged" compares a full dump of every table and the schema,
+taken just before the kill. After each kill: the dump equals the one before,
+every file of the pool hashes to its ``ab/cd/<sha1>`` name, and a restore then
+succeeds, adds exactly what a clean restore adds (rows added, changed and
+removed per table) and removes the ``.incoming`` leftovers of the dead one.
 
 **Full disk**: the pool, then the SQLite file, on a small tmpfs; for PostgreSQL a
 tablespace on a small tmpfs holding the table that grows most. **Cancel** through
@@ -42,7 +44,6 @@ traversal member, which the survey refuses before the database is opened).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import hashlib
 import io
@@ -69,7 +70,7 @@ from mbx.errors import Cancelled, MbxError, XmlForbiddenError, XmlSyntaxError
 from mbx.progress import CancelToken, Monitor
 from mbx.restore import restore
 
-from postgres import fresh_database, with_database
+from postgres import fresh_database
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real"
 #: A real course backup (a zip) with six blobs of 70 KB to 750 KB.
@@ -720,3 +721,34 @@ def test_a_traversal_member_after_moodle_backup_xml_writes_nothing(base, tmp_pat
     assert differences(before, site.dump()) == []
     assert sorted(str(path) for path in site.pool.rglob("*")) == pool_before
     assert not list(tmp_path.parent.rglob("evil.txt")) and not (site.pool.parent / "evil.txt").exists()
+
+
+def test_the_pool_clears_what_dead_restores_left_and_nothing_of_live_ones(tmp_path):
+    """Folders whose lock is free go; a live restore's folder, and a lock being named
+    right now, stay."""
+    from mbx.restore.pool import UNNAMED_LOCK_AGE, FilePool
+
+    live = FilePool(str(tmp_path))
+    spool = tmp_path / ".incoming"
+    dead = spool / ("0" * 32)
+    dead.mkdir()
+    (dead / "blob-partial").write_bytes(b"half")
+    (spool / ("0" * 32 + ".lock")).touch()
+    old_unnamed = spool / ".1111.new"
+    young_unnamed = spool / ".2222.new"
+    old_unnamed.touch()
+    young_unnamed.touch()
+    os.utime(old_unnamed, (time.time() - UNNAMED_LOCK_AGE - 5,) * 2)
+    other = FilePool(str(tmp_path))
+    try:
+        left = sorted(os.listdir(spool))
+        assert left == sorted([".2222.new", os.path.basename(live.incoming),
+                               os.path.basename(live.incoming) + ".lock",
+                               os.path.basename(other.incoming),
+                               os.path.basename(other.incoming) + ".lock"])
+        assert other.add(hashlib.sha1(b"data").hexdigest(), io.BytesIO(b"data"))
+    finally:
+        other.close()
+        live.close()
+    assert sorted(os.listdir(spool)) == [".2222.new"]
+    assert pool_problems(tmp_path) == []
