@@ -215,9 +215,8 @@ class SqliteSite(Site):
                 "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
             result = {"(schema)": sorted(connection.execute(
                 "SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall(), key=repr)}
-            for table in tables:
-                result[table] = sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall(),
-                                       key=repr)
+            for table in tables:  # the first column is the key (id; name in sqlite_sequence)
+                result[table] = connection.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
             return result
         finally:
             connection.close()
@@ -235,8 +234,8 @@ class PostgresSite(Site):
             tables = [name for name, in connection.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
             for table in tables:
-                result[table] = sorted(connection.execute(
-                    sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))).fetchall(), key=repr)
+                result[table] = connection.execute(
+                    sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(table))).fetchall()
             return result
 
 
