@@ -67,6 +67,11 @@ def restore(archive: Any, into: str = DEFAULT_TARGET, *, files: str | None = Non
 
     One transaction: on any error, cancel or interrupt the target is left as
     it was. Raises :class:`~mbx.errors.MbxError` subclasses with a ``code``.
+    ``progress`` follows the phases ``surveying`` (the first pass, members),
+    ``preparing`` (the transaction is open: schema, root, course, sections),
+    ``restoring`` (the stream pass, members and bytes), ``finishing`` (the
+    final task) and ``committing``; a cancel takes effect up to the start of
+    ``committing``.
     """
     if user_conflicts not in ("map", "create", "fail"):
         raise ValueError("user_conflicts must be map, create or fail")
@@ -101,16 +106,21 @@ def _restore(backup, into: str, files: str | None, prefix: str, settings: Settin
         pool = FilePool(pool_dir) if include_files else None
         ids = IdMap(work)
         engine = Engine(source, target, pool, ids, info, settings, report, monitor)
-        with _phase(phases, "prepare"):
-            target.begin()
-            target.ensure_schema(schema.tables())
-            _ensure_owned(target)
-            seed_site(engine)
-        plan = CoursePlan(engine, source, info)
+        target.begin()
         try:
+            # everything from here to the commit is one transaction, the schema included
+            with _phase(phases, "prepare"):
+                monitor.phase("preparing")
+                target.ensure_schema(schema.tables())
+                _ensure_owned(target)
+                seed_site(engine)
+            plan = CoursePlan(engine, source, info)
             plan.run(phases)
             with _phase(phases, "commit"):
+                monitor.phase("committing")
                 engine.flush()
+                if pool is not None:
+                    pool.sync()  # the blobs the rows point at are durable before the rows
                 target.commit()
         except BaseException:
             target.rollback()
@@ -242,6 +252,7 @@ class CoursePlan:
         with _phase(phases, "activities"):
             self.stream_pass()
         with _phase(phases, "final"):
+            engine.monitor.phase("finishing")
             self.final()
 
     # -- root --------------------------------------------------------------------------

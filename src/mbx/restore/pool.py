@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from typing import BinaryIO
 
@@ -29,6 +30,8 @@ __all__ = ["FilePool", "EMPTY_SHA1"]
 EMPTY_SHA1 = hashlib.sha1(b"").hexdigest()
 SHA1 = re.compile(r"[0-9a-f]{40}\Z")
 CHUNK = 1 << 20
+#: Seconds after which a lock file that never got its name is abandoned.
+UNNAMED_LOCK_AGE = 60
 
 
 class FilePool:
@@ -36,13 +39,22 @@ class FilePool:
         self.root = os.path.abspath(root)
         spool = os.path.join(self.root, ".incoming")
         self.incoming = os.path.join(spool, uuid.uuid4().hex)
+        self._lock = None
+        self._touched: set[str] = set()     # folders that got a blob: synced before the commit
         try:
-            os.makedirs(self.incoming)
-            self._lock = open(self.incoming + ".lock", "w")
+            os.makedirs(spool, exist_ok=True)
+            # The lock is taken before it gets its name, so another restore clearing
+            # abandoned folders never sees it free, and before the folder exists, so a
+            # folder always has a lock while it lives.
+            pending = os.path.join(spool, f".{uuid.uuid4().hex}.new")
+            self._lock = open(pending, "w")
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.replace(pending, self.incoming + ".lock")
+            os.mkdir(self.incoming)
         except OSError as error:
-            raise TargetError(f"{self.root}: cannot create the file pool: {error.strerror}",
-                              code="target-pool") from None
+            if self._lock is not None:
+                self._lock.close()
+            raise _pool_error(self.root, error, "cannot create the file pool") from None
         _clear_abandoned(spool, keep=self.incoming)
         self.written = 0
         self.reused = 0
@@ -64,8 +76,9 @@ class FilePool:
             return True
         digest = hashlib.sha1()
         size = 0
-        fd, temporary = tempfile.mkstemp(dir=self.incoming, prefix="blob-")
+        temporary = None
         try:
+            fd, temporary = tempfile.mkstemp(dir=self.incoming, prefix="blob-")
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK):
                     digest.update(chunk)
@@ -79,15 +92,13 @@ class FilePool:
                 os.unlink(temporary)
                 return False
             final = self.path(contenthash)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
+            folder = os.path.dirname(final)
+            os.makedirs(folder, exist_ok=True)
             os.replace(temporary, final)
+            self._touched.add(folder)
         except OSError as error:
             _unlink(temporary)
-            if error.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise TargetError(f"{self.root}: no space left for the file pool",
-                                  code="target-full") from None
-            raise TargetError(f"{self.root}: cannot write to the file pool: {error.strerror}",
-                              code="target-pool") from None
+            raise _pool_error(self.root, error, "cannot write to the file pool") from None
         except BaseException:
             _unlink(temporary)
             raise
@@ -102,15 +113,39 @@ class FilePool:
             self.add(EMPTY_SHA1, io.BytesIO(b""))
             self.written -= 1  # bookkeeping, not one of the backup's files
 
+    def sync(self) -> None:
+        """Makes the renames of the blobs written so far durable (the folders' fsync),
+        so that rows committed after this never point at a blob a power cut lost."""
+        touched = self._touched | {os.path.dirname(folder) for folder in self._touched}
+        try:
+            for folder in sorted(touched, reverse=True):
+                descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
+        except OSError as error:
+            raise _pool_error(self.root, error, "cannot sync the file pool") from None
+        self._touched.clear()
+
     def close(self) -> None:
         shutil.rmtree(self.incoming, ignore_errors=True)
         _unlink(self.incoming + ".lock")
         self._lock.close()
 
 
+def _pool_error(root: str, error: OSError, doing: str) -> TargetError:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return TargetError(f"{root}: no space left for the file pool", code="target-full")
+    return TargetError(f"{root}: {doing}: {error.strerror}", code="target-pool")
+
+
 def _clear_abandoned(spool: str, keep: str) -> None:
     """The ``.incoming`` folders of restores that died: their lock is free."""
     for name in os.listdir(spool):
+        if name.startswith(".") and name.endswith(".new"):
+            _clear_unnamed_lock(os.path.join(spool, name))
+            continue
         if not name.endswith(".lock") or os.path.join(spool, name[:-5]) == keep:
             continue
         lock_path = os.path.join(spool, name)
@@ -123,7 +158,19 @@ def _clear_abandoned(spool: str, keep: str) -> None:
             continue  # held: that restore is alive
 
 
-def _unlink(path: str) -> None:
+def _clear_unnamed_lock(path: str) -> None:
+    """A lock whose restore died before naming it. One being named right now is
+    young, and may not be locked yet: only old ones are removed."""
+    try:
+        if time.time() - os.stat(path).st_mtime > UNNAMED_LOCK_AGE:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def _unlink(path: str | None) -> None:
+    if path is None:
+        return
     try:
         os.unlink(path)
     except OSError:

@@ -112,9 +112,22 @@ class PostgresTarget(Target):
         try:
             return call(*args)
         except self._psycopg.errors.DiskFull as error:
-            raise TargetError(f"PostgreSQL: disk full: {error}".strip(), code="target-full") from error
+            raise TargetError(f"PostgreSQL: disk full: {_one_line(error)}",
+                              code="target-full") from error
         except self._psycopg.Error as error:
-            raise TargetError(f"PostgreSQL: {error}".strip(), code="target-error") from error
+            raise TargetError(f"PostgreSQL: {_one_line(error)}", code="target-error") from error
+
+
+def _one_line(error) -> str:
+    """The server's message and where it arose, without the HINT and DETAIL lines
+    psycopg adds (an error is one line; the full text stays on ``__cause__``)."""
+    diagnostic = getattr(error, "diag", None)
+    message = (diagnostic and diagnostic.message_primary) or str(error).strip()
+    message = message.splitlines()[0] if message else type(error).__name__
+    context = (diagnostic and diagnostic.context) or ""
+    if context.strip():
+        message += f" ({context.strip().splitlines()[0]})"
+    return message
 
 
 def _safe(url: str) -> str:

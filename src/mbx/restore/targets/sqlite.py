@@ -51,8 +51,14 @@ class SqliteTarget(Target):
         self._run(self._db.execute, "COMMIT")
 
     def rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+        # Called while another error propagates: never replace it with one of ours.
+        # A ROLLBACK that fails leaves the transaction to SQLite's journal, which
+        # undoes it when the connection closes or the file is next opened.
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
     def close(self) -> None:
         self._db.close()
