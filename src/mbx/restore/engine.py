@@ -146,6 +146,7 @@ class Engine:
         self.now = int(time.time())
         self.offset = _date_offset(info, settings)
         self._rows: dict[str, list[tuple]] = {}
+        self._layouts: dict[str, tuple] = {}
         self._updates: dict[tuple[str, tuple[str, ...]], list[tuple]] = {}
         self._created: dict[str, list[int]] = {}         # table -> [min id, max id, count]
         self._compiled: dict[int, _Compiled] = {}
@@ -169,20 +170,26 @@ class Engine:
 
     # -- writing -----------------------------------------------------------------------
     def write(self, table: str, row: dict) -> None:
-        """Buffers a row (``row["id"]`` already allocated) for ``table``."""
-        facts = table_facts(table)
+        """Buffers a row (``row["id"]`` already allocated) for ``table``: every column in
+        the table's order, missing ones filled (:func:`_fill`), numbers parsed."""
+        layout = self._layouts.get(table)
+        if layout is None:
+            layout = self._layouts[table] = _layout(table_facts(table))
+        get = row.get
         values = []
-        for column in facts.columns:
-            value = row.get(column.name, _ABSENT)
-            if value is _ABSENT or (value is None and column.notnull):
-                value = _fill(column)
-            else:
+        append = values.append
+        for name, fill, notnull, column in layout:
+            value = get(name, fill)
+            if value is None:
+                if notnull:
+                    value = fill
+            elif column is not None and value.__class__ is not int:
                 try:
                     value = column.coerce(value)
                 except (ValueError, ArithmeticError):
-                    raise FormatError(f"{table}.{column.name}: {value!r} is not a number",
+                    raise FormatError(f"{table}.{name}: {value!r} is not a number",
                                       code="restore-bad-value") from None
-            values.append(value)
+            append(value)
         rows = self._rows.setdefault(table, [])
         rows.append(tuple(values))
         created = self._created.get(table)
@@ -597,6 +604,14 @@ class _Absent:
 
 _ABSENT = _Absent()
 _SKIP_ROW = _Absent()
+
+
+def _layout(table: schema.Table) -> tuple:
+    """Per column: (name, value when missing, NOT NULL, the column when its values are
+    numbers to parse, else None)."""
+    return tuple((column.name, _fill(column), column.notnull,
+                  column if column.type in schema.NUMERIC_TYPES else None)
+                 for column in table.columns)
 
 
 def _fill(column: schema.Column) -> Any:

@@ -48,6 +48,9 @@ class IdMap:
             CREATE TABLE refs (kind TEXT NOT NULL, id TEXT NOT NULL,
                                PRIMARY KEY (kind, id)) WITHOUT ROWID;
         """)
+        # one transaction for the file's whole life: it is thrown away, never committed
+        # piecemeal (a statement outside a transaction would be one of its own, and slow)
+        self._db.execute("BEGIN")
         self._cache: OrderedDict[tuple[str, str], tuple[int | None, int | None]] = OrderedDict()
         self._pending: dict[tuple[str, str], tuple[int | None, int | None]] = {}
         self.counts: dict[str, int] = {}

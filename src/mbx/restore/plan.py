@@ -92,6 +92,8 @@ def _restore(backup, into: str, files: str | None, prefix: str, settings: Settin
     work = tempfile.mkdtemp(prefix="mbx-restore-", dir=work_dir)
     target: Target | None = None
     pool: FilePool | None = None
+    source: TwoPassSource | None = None
+    ids: IdMap | None = None
     try:
         _refuse_other_formats(backup)
         source = TwoPassSource(backup, work)
@@ -134,10 +136,9 @@ def _restore(backup, into: str, files: str | None, prefix: str, settings: Settin
         monitor.finish()
         return report
     finally:
-        if target is not None:
-            target.close()
-        if pool is not None:
-            pool.close()
+        for part in (target, pool, ids, source):
+            if part is not None:
+                part.close()
         shutil.rmtree(work, ignore_errors=True)
 
 

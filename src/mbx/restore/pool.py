@@ -57,6 +57,7 @@ class FilePool:
             raise _pool_error(self.root, error, "cannot create the file pool") from None
         _clear_abandoned(spool, keep=self.incoming)
         self.written = 0
+        self._folders: set[str] = set()
         self.reused = 0
         self.bytes_written = 0
 
@@ -93,7 +94,9 @@ class FilePool:
                 return False
             final = self.path(contenthash)
             folder = os.path.dirname(final)
-            os.makedirs(folder, exist_ok=True)
+            if folder not in self._folders:  # at most 65536 of them
+                os.makedirs(folder, exist_ok=True)
+                self._folders.add(folder)
             os.replace(temporary, final)
             self._touched.add(folder)
         except OSError as error:

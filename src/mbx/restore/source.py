@@ -50,9 +50,9 @@ class TwoPassSource:
     def __init__(self, backup: Backup, work: str) -> None:
         self.backup = backup
         self.random_access = backup.kind != "tar.gz"
-        self.spool_dir = os.path.join(work, "spool")
-        os.makedirs(self.spool_dir, exist_ok=True)
-        self._spooled: dict[str, str] = {}
+        self.spool_path = os.path.join(work, "spool")
+        self._spool: BinaryIO | None = None
+        self._spooled: dict[str, tuple[int, int]] = {}   # name -> (offset, length) in the spool
         self._sizes: dict[str, int] = {}
         self.streamed_bytes = 0
         self.spooled_bytes = 0
@@ -76,11 +76,14 @@ class TwoPassSource:
             if is_streamed(info.name):
                 self.streamed_bytes += info.size
                 continue
-            path = os.path.join(self.spool_dir, str(len(self._spooled)))
-            with open(path, "wb") as out:
-                shutil.copyfileobj(stream, out, COPY_CHUNK)
-            self._spooled[info.name] = path
+            if self._spool is None:
+                self._spool = open(self.spool_path, "w+b")
+            start = self._spool.tell()
+            shutil.copyfileobj(stream, self._spool, COPY_CHUNK)
+            self._spooled[info.name] = (start, self._spool.tell() - start)
             self.spooled_bytes += info.size
+        if self._spool is not None:
+            self._spool.flush()
 
     def exists(self, name: str) -> bool:
         return name in self._sizes
@@ -97,7 +100,8 @@ class TwoPassSource:
             raise FormatError(f"the backup has no {name}", code="format-missing-member", source=name)
         if self.random_access:
             return self.backup.open(name)
-        return open(self._spooled[name], "rb")
+        offset, length = self._spooled[name]
+        return io.BufferedReader(_Slice(self._spool.fileno(), offset, length), COPY_CHUNK)
 
     # -- stream ------------------------------------------------------------------------
     def stream(self, wanted: Callable[[str], bool]) -> Iterator[tuple[MemberInfo, BinaryIO]]:
@@ -114,7 +118,32 @@ class TwoPassSource:
                 yield info, stream
 
     def close(self) -> None:
-        shutil.rmtree(self.spool_dir, ignore_errors=True)
+        if self._spool is not None:
+            self._spool.close()
+            os.unlink(self.spool_path)
+            self._spool = None
+
+
+class _Slice(io.RawIOBase):
+    """One spooled member: a window of the spool file, read with ``pread`` (so any
+    number can be open at once without sharing a file position)."""
+
+    def __init__(self, fd: int, offset: int, length: int) -> None:
+        self._fd = fd
+        self._offset = offset
+        self._end = offset + length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = min(len(buffer), self._end - self._offset)
+        if count <= 0:
+            return 0
+        data = os.pread(self._fd, count, self._offset)
+        buffer[:len(data)] = data
+        self._offset += len(data)
+        return len(data)
 
 
 def empty_stream() -> BinaryIO:

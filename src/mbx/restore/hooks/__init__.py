@@ -489,9 +489,9 @@ def _plain(message: str) -> str:
 def forum_post(run, element, record, row, state) -> bool:
     """Word and character counts recomputed from the message; the first post of a
     discussion becomes its ``firstpost``."""
-    text = _plain(row.get("message") or "")
-    row["wordcount"] = len(text.split())
-    row["charcount"] = len("".join(text.split()))
+    words = _plain(row.get("message") or "").split()
+    row["wordcount"] = len(words)
+    row["charcount"] = sum(map(len, words))
     row["id"] = run.target.new_id("forum_posts")
     if not _int(record.get("parent")) and row.get("discussion"):
         run.update("forum_discussions", row["discussion"], firstpost=row["id"])
