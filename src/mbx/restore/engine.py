@@ -175,21 +175,22 @@ class Engine:
         layout = self._layouts.get(table)
         if layout is None:
             layout = self._layouts[table] = _layout(table_facts(table))
-        get = row.get
-        values = []
-        append = values.append
-        for name, fill, notnull, column in layout:
-            value = get(name, fill)
+        names, fills, checked = layout
+        values = list(map(row.get, names, fills))
+        for index, notnull, column in checked:
+            value = values[index]
             if value is None:
                 if notnull:
-                    value = fill
+                    values[index] = fills[index]
             elif column is not None and value.__class__ is not int:
+                if value.__class__ is str and value.isdigit():
+                    values[index] = int(value)
+                    continue
                 try:
-                    value = column.coerce(value)
+                    values[index] = column.coerce(value)
                 except (ValueError, ArithmeticError):
-                    raise FormatError(f"{table}.{name}: {value!r} is not a number",
+                    raise FormatError(f"{table}.{column.name}: {value!r} is not a number",
                                       code="restore-bad-value") from None
-            append(value)
         rows = self._rows.setdefault(table, [])
         rows.append(tuple(values))
         created = self._created.get(table)
@@ -607,11 +608,14 @@ _SKIP_ROW = _Absent()
 
 
 def _layout(table: schema.Table) -> tuple:
-    """Per column: (name, value when missing, NOT NULL, the column when its values are
-    numbers to parse, else None)."""
-    return tuple((column.name, _fill(column), column.notnull,
-                  column if column.type in schema.NUMERIC_TYPES else None)
-                 for column in table.columns)
+    """A table's row plan: its column names, the value of each when missing, and the
+    columns to look at again: (index, NOT NULL, the column if its values are numbers)."""
+    names = tuple(column.name for column in table.columns)
+    fills = tuple(_fill(column) for column in table.columns)
+    checked = tuple((index, column.notnull, column if column.type in schema.NUMERIC_TYPES else None)
+                    for index, column in enumerate(table.columns)
+                    if column.notnull or column.type in schema.NUMERIC_TYPES)
+    return names, fills, checked
 
 
 def _fill(column: schema.Column) -> Any:
