@@ -39,9 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import mimetypes
-import queue
 import re
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable
@@ -73,8 +71,6 @@ BATCH = 2000
 RAW_CHUNK = 1 << 20
 #: Records between two checks of the cancel token.
 CHECK_EVERY = 512
-#: Batches of rows that may wait for the writer thread.
-QUEUED = 4
 
 TOKEN = re.compile(r"\$@([A-Z0-9]+)((?:\*\d+)+)@\$")
 EMPTY = (None, "", "0", 0)
@@ -150,7 +146,6 @@ class Engine:
         self.now = int(time.time())
         self.offset = _date_offset(info, settings)
         self._rows: dict[str, list[tuple]] = {}
-        self._writer = _Writer(target)
         self._layouts: dict[str, tuple] = {}
         self._updates: dict[tuple[str, tuple[str, ...]], list[tuple]] = {}
         self._created: dict[str, list[int]] = {}         # table -> [min id, max id, count]
@@ -225,7 +220,6 @@ class Engine:
     def flush(self) -> None:
         for table in list(self._rows):
             self._flush_table(table)
-        self._writer.drain()
         for (table, columns), rows in self._updates.items():
             if rows:
                 self.target.update(table, columns, rows)
@@ -244,12 +238,7 @@ class Engine:
     def _flush_table(self, table: str) -> None:
         rows = self._rows.pop(table, None)
         if rows:
-            self._writer.submit(table, table_facts(table).column_names, rows)
-
-    def stop(self) -> None:
-        """Waits for the writer thread to end (its error, if any, is dropped: the caller
-        is rolling back)."""
-        self._writer.stop()
+            self.target.insert(table, table_facts(table).column_names, rows)
 
     def created(self, table: str) -> tuple[int, int] | None:
         span = self._created.get(table)
@@ -608,58 +597,6 @@ OWNED_TABLES = {
                               ("contextid", "int", 10, False), ("member", "text", None, True),
                               ("part", "int", 10, True), ("data", "binary", None, True)),
 }
-
-
-class _Writer:
-    """Sends batches of rows to the target from a thread of its own.
-
-    The database drivers release the GIL while they work, so the inserts run while
-    the next records are parsed. At most :data:`QUEUED` batches wait (memory stays
-    bounded); :meth:`drain` waits for all of them and raises the first error the
-    thread met; nothing else touches the connection while a batch is in flight.
-    """
-
-    def __init__(self, target: Target) -> None:
-        self._target = target
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUED)
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
-
-    def submit(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-        self._raise()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="mbx-restore-writer", daemon=True)
-            self._thread.start()
-        self._queue.put((table, columns, rows))
-
-    def drain(self) -> None:
-        if self._thread is not None:
-            self._queue.join()
-        self._raise()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                if self._error is None:
-                    self._target.insert(*item)
-            except BaseException as error:  # noqa: BLE001 - handed to the main thread
-                self._error = error
-            finally:
-                self._queue.task_done()
 
 
 class _Absent:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -51,16 +50,17 @@ class IdMap:
         # one transaction for the file's whole life: it is thrown away, never committed
         # piecemeal (a statement outside a transaction would be one of its own, and slow)
         self._db.execute("BEGIN")
-        self._cache: OrderedDict[tuple[str, str], tuple[int | None, int | None]] = OrderedDict()
+        # the cache: two generations, the older dropped whole when the younger fills up
+        self._young: dict[tuple[str, str], tuple[int | None, int | None]] = {}
+        self._old: dict[tuple[str, str], tuple[int | None, int | None]] = {}
         self._pending: dict[tuple[str, str], tuple[int | None, int | None]] = {}
-        self.counts: dict[str, int] = {}
 
     # -- mappings ----------------------------------------------------------------------
     def set(self, kind: str, old: Any, new: int | None, parent: int | None = None) -> None:
         key = (kind, str(old))
-        self._pending[key] = (new, parent)
-        self._remember(key, (new, parent))
-        self.counts[kind] = self.counts.get(kind, 0) + 1
+        self._pending[key] = self._young[key] = (new, parent)
+        if len(self._young) > CACHE_SIZE // 2:
+            self._old, self._young = self._young, {}
         if len(self._pending) >= BATCH:
             self.flush()
 
@@ -71,26 +71,24 @@ class IdMap:
 
     def entry(self, kind: str, old: Any) -> tuple[int | None, int | None] | None:
         key = (kind, str(old))
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
-        row = self._db.execute("SELECT new, parent FROM ids WHERE kind = ? AND old = ?", key).fetchone()
-        if row is None:
-            return None
-        self._remember(key, row)
-        return row
+        found = self._young.get(key)
+        if found is not None:
+            return found
+        found = self._old.get(key) or self._pending.get(key)
+        if found is None:
+            found = self._db.execute("SELECT new, parent FROM ids WHERE kind = ? AND old = ?",
+                                     key).fetchone()
+            if found is None:
+                return None
+        self._young[key] = found
+        if len(self._young) > CACHE_SIZE // 2:
+            self._old, self._young = self._young, {}
+        return found
 
     def items(self, kind: str) -> Iterator[tuple[str, int | None, int | None]]:
         """Every (old, new, parent) of a kind, from the file."""
         self.flush()
         yield from self._db.execute("SELECT old, new, parent FROM ids WHERE kind = ?", (kind,))
-
-    def _remember(self, key, value) -> None:
-        self._cache[key] = value
-        self._cache.move_to_end(key)
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
 
     def flush(self) -> None:
         if self._pending:

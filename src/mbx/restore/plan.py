@@ -125,10 +125,8 @@ def _restore(backup, into: str, files: str | None, prefix: str, settings: Settin
                     pool.sync()  # the blobs the rows point at are durable before the rows
                 target.commit()
         except BaseException:
-            engine.stop()
             target.rollback()
             raise
-        engine.stop()
         report.rows = engine.counts()
         report.files_written = pool.written if pool else 0
         report.files_reused = pool.reused if pool else 0

@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 import time
 import uuid
 from typing import BinaryIO
@@ -58,6 +57,7 @@ class FilePool:
         _clear_abandoned(spool, keep=self.incoming)
         self.written = 0
         self._folders: set[str] = set()
+        self._serial = 0
         self.reused = 0
         self.bytes_written = 0
 
@@ -79,7 +79,9 @@ class FilePool:
         size = 0
         temporary = None
         try:
-            fd, temporary = tempfile.mkstemp(dir=self.incoming, prefix="blob-")
+            self._serial += 1  # the folder is this restore's own: a counter names uniquely
+            temporary = os.path.join(self.incoming, f"blob-{self._serial}")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             with os.fdopen(fd, "wb") as out:
                 while chunk := stream.read(CHUNK):
                     digest.update(chunk)
@@ -95,7 +97,7 @@ class FilePool:
             final = self.path(contenthash)
             folder = os.path.dirname(final)
             if folder not in self._folders:  # at most 65536 of them
-                os.makedirs(folder, exist_ok=True)
+                _make_folder(folder)
                 self._folders.add(folder)
             os.replace(temporary, final)
             self._touched.add(folder)
@@ -141,6 +143,20 @@ def _pool_error(root: str, error: OSError, doing: str) -> TargetError:
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return TargetError(f"{root}: no space left for the file pool", code="target-full")
     return TargetError(f"{root}: {doing}: {error.strerror}", code="target-pool")
+
+
+def _make_folder(folder: str) -> None:
+    """``ab/cd`` in the pool (plain mkdirs: cheaper than os.makedirs' checks)."""
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        try:
+            os.mkdir(os.path.dirname(folder))
+        except FileExistsError:
+            pass
+        _make_folder(folder)
 
 
 def _clear_abandoned(spool: str, keep: str) -> None:

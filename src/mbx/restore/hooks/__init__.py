@@ -479,19 +479,24 @@ def block(run, element, record, row, state) -> bool:
 # -- forum ------------------------------------------------------------------------------
 
 TAGS = re.compile(r"<[^>]*>")
+WORD = re.compile(r"\S+")
 
 
 def _plain(message: str) -> str:
-    return html.unescape(TAGS.sub(" ", message or ""))
+    """The text of an HTML message: tags become spaces, entities characters."""
+    if "<" in message:
+        message = TAGS.sub(" ", message)
+    return html.unescape(message) if "&" in message else message
 
 
 @hook
 def forum_post(run, element, record, row, state) -> bool:
     """Word and character counts recomputed from the message; the first post of a
     discussion becomes its ``firstpost``."""
-    words = _plain(row.get("message") or "").split()
-    row["wordcount"] = len(words)
-    row["charcount"] = sum(map(len, words))
+    text = _plain(row.get("message") or "")
+    spaces, words = WORD.subn("", text)  # what is left is the whitespace between words
+    row["wordcount"] = words
+    row["charcount"] = len(text) - len(spaces)
     row["id"] = run.target.new_id("forum_posts")
     if not _int(record.get("parent")) and row.get("discussion"):
         run.update("forum_discussions", row["discussion"], firstpost=row["id"])

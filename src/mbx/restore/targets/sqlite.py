@@ -35,9 +35,8 @@ class SqliteTarget(Target):
             raise TargetError(f"{folder}: no such folder for the SQLite target",
                               code="target-unreachable")
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60,
-                                       check_same_thread=False)  # the engine's writer thread
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+            self._db.execute("PRAGMA journal_mode=TRUNCATE")
             self._db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as error:
             raise TargetError(f"{path}: cannot open as SQLite: {error}", code="target-unreachable") from None
