@@ -24,8 +24,9 @@ ALLOWED = {
     "inspect": {"archive", "xml", "moodle2"},
     "verification": {"archive", "xml", "moodle2"},
     "synth": {"synth", "archive", "xml", "moodle2"},
+    "restore": {"restore", "archive", "xml", "moodle2"},
 }
-CONSUMERS = ("inspect", "verification", "synth")
+CONSUMERS = ("inspect", "verification", "synth", "restore")
 
 
 def _room(module: str) -> str:

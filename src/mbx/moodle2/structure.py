@@ -10,7 +10,7 @@ themselves (``forum.xml`` ...) are declared per module in
 
 from __future__ import annotations
 
-from mbx.moodle2.declare import (CONTEXT, COURSE, COURSE_CONTEXT, INSTANCE, MODULE, NOW,
+from mbx.moodle2.declare import (CONTEXT, COURSE, INSTANCE, MODULE, NOW,
                                  Element, Missing, Step, ref)
 
 #: ``$USER->id`` while Moodle's command-line restore runs: no one is logged in, so the
@@ -197,4 +197,3 @@ SYSTEM_LEVEL, USER_LEVEL, CATEGORY_LEVEL, COURSE_LEVEL, MODULE_LEVEL, BLOCK_LEVE
 ALWAYS_LOADED_COMPONENTS = ("user", "group", "grouping", "badges", "grade", "question")
 
 __all__ = [name for name in dir() if name.isupper()]
-_ = (COURSE_CONTEXT,)

@@ -49,15 +49,13 @@ import msgspec
 
 from mbx.errors import FormatError, MbxError, TargetError
 from mbx.moodle2 import schema, structure
-from mbx.moodle2.declare import Element, Fixed, Missing, Module, Ref, Step
-from mbx.moodle2.files import file_has_content
-from mbx.moodle2.members import ACTIVITY_MEMBER, BLOB
+from mbx.moodle2.declare import Element, Fixed, Missing, Ref, Step
+from mbx.moodle2.members import BLOB
 from mbx.moodle2.models import Information
-from mbx.moodle2.modules import declaration
 from mbx.progress import Monitor
 from mbx.restore import hooks as hook_table
 from mbx.restore.idmap import IdMap
-from mbx.restore.pool import EMPTY_SHA1, FilePool
+from mbx.restore.pool import FilePool
 from mbx.restore.report import KeptRaw, RestoreReport
 from mbx.restore.source import TwoPassSource
 from mbx.restore.targets.base import Target
@@ -706,4 +704,3 @@ def remap_availability(text: str | None, ids: IdMap, offset: int) -> str | None:
     return json.dumps(tree, separators=(",", ":"))
 
 
-_ = (Module, ACTIVITY_MEMBER, EMPTY_SHA1, file_has_content, structure)
