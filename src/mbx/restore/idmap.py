@@ -24,7 +24,7 @@ import msgspec
 __all__ = ["IdMap"]
 
 #: Entries kept in memory in front of the file.
-CACHE_SIZE = 1 << 16
+CACHE_SIZE = 1 << 15
 #: Writes buffered before they go to the file.
 BATCH = 4096
 
@@ -39,7 +39,7 @@ class IdMap:
         self._db.executescript("""
             PRAGMA journal_mode = OFF;
             PRAGMA synchronous = OFF;
-            PRAGMA cache_size = -8192;
+            PRAGMA cache_size = -2048;
             CREATE TABLE ids (kind TEXT NOT NULL, old TEXT NOT NULL, new INTEGER,
                               parent INTEGER, PRIMARY KEY (kind, old)) WITHOUT ROWID;
             CREATE TABLE staged (kind TEXT NOT NULL, key TEXT NOT NULL, record BLOB);
