@@ -26,7 +26,13 @@ def _third_party_imports() -> set[str]:
 
 def test_runtime_dependencies_are_what_the_package_imports():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    declared = {re.split(r"[<>=!~\[; ]", requirement)[0].lower()
-                for requirement in project["dependencies"]}
+    def names(requirements):
+        return {re.split(r"[<>=!~\[; ]", requirement)[0].lower() for requirement in requirements}
+
+    declared = names(project["dependencies"])
+    # the extras a user installs for a feature (not the test and fuzz tools)
+    optional = names(requirement for extra, requirements in project["optional-dependencies"].items()
+                     if extra not in ("test", "fuzz") for requirement in requirements)
     # every dependency here installs a module of its own name
-    assert declared == _third_party_imports()
+    assert declared | optional == _third_party_imports()
+    assert not declared & optional

@@ -69,7 +69,7 @@ from mbx.xml import SKIP, Parser
 __all__ = ["Engine", "Settings", "Task"]
 
 #: Rows buffered per table before they are sent to the target.
-BATCH = 2000
+BATCH = 500
 #: Bytes of a raw member per row of ``mbx_raw_members``.
 RAW_CHUNK = 1 << 20
 #: Records between two checks of the cancel token.
