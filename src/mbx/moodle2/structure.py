@@ -138,7 +138,7 @@ ACTIVITY_GRADES = Step("grades.xml", "/activity_gradebook", (
             userdata=True, parents={"itemid": "grade_item"},
             refs={"userid": ref("user", Missing.SKIP), "usermodified": ref("user", Missing.NULL),
                   "rawscaleid": ref("scale", Missing.NULL)},
-            files=("grade/feedback",), files_by="grade_grades"),
+            files=("grade/feedback",), files_by="grade_grades", hook="activity_grade"),
     Element("grade_letters/grade_letter", "grade_letters", fixed={"contextid": CONTEXT},
             hook="grade_letter"),
 ))

@@ -119,8 +119,9 @@ def tag(run, element, record, row, state) -> bool:
     key = f"{component}:{itemtype}:{item}:{tag_id}"
     if run.ids.get("tag_instance", key) is not None:
         return False
+    # add_item_tag numbers an item's tags from 1 (its max + 1); a user's set_item_tags from 0.
     ordering_key = f"{component}:{itemtype}:{item}"
-    ordering = run.ids.get("tag_ordering", ordering_key, -1) + 1
+    ordering = run.ids.get("tag_ordering", ordering_key, -1 if kind == "user" else 0) + 1
     run.ids.set("tag_ordering", ordering_key, ordering)
     context = state.task.context
     if kind == "user":
@@ -406,14 +407,23 @@ def event(run, element, record, row, state) -> bool:
 
 @hook
 def grade_item(run, element, record, row, state) -> bool:
+    """``grade_item::insert('restore')``: in the course category, stamped with the restore time."""
     row["categoryid"] = run.course_grade_category()
+    row["timecreated"] = row["timemodified"] = run.now
     run.ids.set("grade_item_category", record.get("id"), _int(record.get("categoryid")))
     idnumber = row.get("idnumber") or ""
-    if idnumber:
-        if run.ids.get("gi_idnumber", idnumber) is not None:
-            row["idnumber"] = None
-        else:
-            run.ids.set("gi_idnumber", idnumber, 1)
+    if idnumber and run.ids.get("gi_idnumber", idnumber) is None:
+        run.ids.set("gi_idnumber", idnumber, 1)
+    else:
+        row["idnumber"] = None  # an empty idnumber is not kept either
+    return True
+
+
+@hook
+def activity_grade(run, element, record, row, state) -> bool:
+    """``rawscaleid`` through get_mappingid(): no scale (NULL included) is false, stored 0."""
+    if row.get("rawscaleid") is None:
+        row["rawscaleid"] = 0
     return True
 
 
