@@ -218,6 +218,11 @@ RATING_ITEMS = {("mod_forum", "post"): "forum_posts", ("mod_glossary", "entry"):
                 ("mod_data", "entry"): "data_records"}
 
 
+def _slot_item(row: dict) -> str | None:
+    """A question reference's item: a quiz slot (the only using area in the corpus)."""
+    return "quiz_slots" if (row.get("component"), row.get("questionarea")) == ("mod_quiz", "slot") else None
+
+
 def _module_table(side: "Side", module_id: Any) -> str | None:
     return side.module_name(module_id)
 
@@ -279,6 +284,16 @@ REFERENCES: dict[str, dict[str, Any]] = {
     "course_completion_aggr_methd": {"course": "course"},
     "user": {},
     "scale": {"courseid": "course", "userid": "user"},
+    "grade_letters": {"contextid": "context"},
+    "question_categories": {"contextid": "context"},
+    "question_references": {"itemid": lambda row, side: _slot_item(row)},
+    "question_set_references": {"itemid": lambda row, side: _slot_item(row)},
+    "question_dataset_items": {"definition": "question_dataset_definitions"},
+    "quiz_grades": {"userid": "user"},
+    "assign_grades": {"userid": "user", "grader": "user"},
+    "assign_submission": {"userid": "user", "groupid": "groups"},
+    "course_completion_crit_compl": {"course": "course", "userid": "user",
+                                     "criteriaid": "course_completion_criteria"},
 }
 for _name in ("page", "label", "url", "resource", "folder", "book", "quiz", "assign", "lesson",
               "choice", "data", "feedback", "glossary", "wiki", "scorm", "h5pactivity"):

@@ -21,6 +21,11 @@ RECODES = {1: {"_order": "question_answer"},
            3: {"_stemorder": "question"}}
 
 
+#: The quiz's default ``reviewmaxmarks`` (during, immediately after, later while open, after
+#: close), which a backup made before the setting existed gets.
+REVIEW_MAX_MARKS_DEFAULT = 0x10000 | 0x1000 | 0x100 | 0x10
+
+
 def _int(value: Any, default: int = 0) -> int:
     try:
         return int(value)
@@ -34,8 +39,10 @@ def quiz(run, element, record, row, state) -> bool:
         row["preferredbehaviour"] = "deferredfeedback"
     if "popup" in record and not record.get("browsersecurity"):
         row["browsersecurity"] = "securewindow" if _int(record.get("popup")) else "-"
-    if not row.get("browsersecurity"):
+    if row.get("browsersecurity") is None:
         row["browsersecurity"] = "-"
+    if record.get("reviewmaxmarks") in (None, ""):
+        row["reviewmaxmarks"] = REVIEW_MAX_MARKS_DEFAULT  # a backup from before 4.3
     row["id"] = run.target.new_id("quiz")
     layout: dict[str, tuple[int, int]] = {}
     if record.get("questions"):
