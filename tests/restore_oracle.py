@@ -273,6 +273,8 @@ REFERENCES: dict[str, dict[str, Any]] = {
                     "outcomeid": "grade_outcomes",
                     "iteminstance": lambda row, side: ("grade_categories" if row["itemtype"] in ("course", "category")
                                                        else row["itemmodule"] or None)},
+    "grade_items_history": {"iteminstance": lambda row, side: (
+        "grade_categories" if row["itemtype"] in ("course", "category") else row["itemmodule"] or None)},
     "grade_categories": {"courseid": "course", "parent": "grade_categories"},
     "grade_grades": {"itemid": "grade_items", "userid": "user", "usermodified": "user"},
     "grade_settings": {"courseid": "course"},
@@ -465,6 +467,9 @@ class Correspondence:
                 out["pathnamehash"] = hashlib.sha1(
                     f"/{context}/{row['component']}/{row['filearea']}/{item}{path}{row['filename']}"
                     .encode()).hexdigest()
+        if table in ("grade_items", "grade_items_history") and row.get("calculation"):
+            out["calculation"] = re.sub(r"##gi(\d+)##", lambda m: f"##gi{_jsonable(self.translate_id('grade_items', m[1]))}##",
+                                        row["calculation"])
         if row.get("availability") and "availability" in out:
             out["availability"] = self._availability(row["availability"])
         for column, value in out.items():

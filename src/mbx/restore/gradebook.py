@@ -147,7 +147,9 @@ def _restore_histories(engine, order: dict[tuple[str, int], int]) -> None:
         return
     user = SESSION_USER
     mark = engine.target.mark
-    category, = _rows(engine, "grade_categories", f"id = {mark}", (engine.grade_category,))
+    made = getattr(engine, "grade_made", None) or {}
+    category = made.get("grade_categories") or _rows(
+        engine, "grade_categories", f"id = {mark}", (engine.grade_category,))[0]
     first = dict(category, depth=0, path=None)
     _history(engine, "grade_categories", first, 1, "system", user)
     _history(engine, "grade_categories", category, 2, "system", user)
@@ -161,12 +163,14 @@ def _restore_histories(engine, order: dict[tuple[str, int], int]) -> None:
         (item["itemmodule"], _int(item["iteminstance"])), len(order)), item["id"]))
     for item in items:
         if item["itemtype"] == "course":
-            _history(engine, "grade_items", item, 1, "system", user)
+            _history(engine, "grade_items", made.get("grade_items", item), 1, "system", user)
         else:
             # grade_item::insert puts the item last, then the backup's sortorder is
             # written back (an update, which follows the insert's force_regrading).
-            _history(engine, "grade_items", dict(item, sortorder=highest + 1), 1, "restore", user)
-            _history(engine, "grade_items", dict(item, needsupdate=1), 2, "restore", user)
+            # Both before the gradebook step moves the item into its own category.
+            placed = dict(item, categoryid=engine.grade_category)
+            _history(engine, "grade_items", dict(placed, sortorder=highest + 1), 1, "restore", user)
+            _history(engine, "grade_items", dict(placed, needsupdate=1), 2, "restore", user)
             highest = max(highest, _int(item["sortorder"]) or 0)
     grades = engine.created("grade_grades")
     if grades is None:

@@ -16,6 +16,7 @@ import os
 import re
 from typing import Any, Callable
 
+from mbx.moodle2 import schema
 from mbx.moodle2.structure import BLOCK_LEVEL, MODULE_LEVEL, SESSION_USER, USER_LEVEL
 
 __all__ = ["HOOKS"]
@@ -408,7 +409,13 @@ def event(run, element, record, row, state) -> bool:
 @hook
 def grade_item(run, element, record, row, state) -> bool:
     """``grade_item::insert('restore')``: in the course category, stamped with the restore time."""
+    made = run.grade_category is None
     row["categoryid"] = run.course_grade_category()
+    if made:
+        # The course category and item as made, before gradebook.xml updates them: what
+        # their history rows (written at the end, mbx.restore.gradebook) record.
+        run.grade_made = {table: _row(run, table, new) for table, new in (
+            ("grade_categories", run.grade_category), ("grade_items", run.course_grade_item))}
     row["timecreated"] = row["timemodified"] = run.now
     run.ids.set("grade_item_category", record.get("id"), _int(record.get("categoryid")))
     idnumber = row.get("idnumber") or ""
@@ -417,6 +424,13 @@ def grade_item(run, element, record, row, state) -> bool:
     else:
         row["idnumber"] = None  # an empty idnumber is not kept either
     return True
+
+
+def _row(run, table: str, row_id: int) -> dict[str, Any]:
+    names = schema.table(table).column_names
+    listed = ", ".join(f'"{name}"' for name in names)
+    found = run.query(f"SELECT {listed} FROM {run.t(table)} WHERE id = {run.target.mark}", (row_id,))
+    return dict(zip(names, found[0]))
 
 
 @hook

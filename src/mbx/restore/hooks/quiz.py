@@ -199,6 +199,11 @@ def quiz_attempt(run, element, record, row, state) -> bool:
             attempt["state"] = "finished" if _int(record.get("timefinish")) else "inprogress"
         if attempt.get("layout") is None:
             attempt["layout"] = ""
+        if attempt.get("timecheckstate") is None:
+            attempt["timecheckstate"] = 0
+        if attempt.get("gradednotificationsenttime") is None:
+            # a backup from before the column: the notification counts as sent at the finish
+            attempt["gradednotificationsenttime"] = attempt.get("timefinish")
     run.quiz_state["attempt"] = (record.get("id"), attempt)
     return True
 
