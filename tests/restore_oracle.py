@@ -256,7 +256,8 @@ REFERENCES: dict[str, dict[str, Any]] = {
     "logstore_standard_log": {
         "contextinstanceid": lambda row, side: CONTEXT_LEVELS.get(row["contextlevel"]),
         "objectid": lambda row, side: row["objecttable"] if row["objecttable"] in schema.tables() else None},
-    "rating": {"itemid": lambda row, side: RATING_ITEMS.get((row["component"], row["ratingarea"]))},
+    "rating": {"itemid": lambda row, side: RATING_ITEMS.get((row["component"], row["ratingarea"])),
+               "scaleid": lambda row, side: "scale" if (_int(row["scaleid"]) or 0) < 0 else None},
     "forum": {"course": "course"},
     "forum_discussions": {"course": "course", "userid": "user", "groupid": "groups",
                           "firstpost": "forum_posts"},

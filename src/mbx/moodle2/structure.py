@@ -68,9 +68,23 @@ COURSE_XML = Step("course.xml", "/course", (
     Element("customfields/customfield", None, hook="custom_field"),
 ), required=True)
 
+#: The instances a new course gets from the enrolment plugins that add one by default
+#: (``defaultenrol``) with their default settings, on a stock site, in the enabled plugins'
+#: order: what a restore without users (so without enrolment methods) leaves the course.
+#: ``roleid`` names the role by short name.
+DEFAULT_ENROL_INSTANCES = (
+    {"enrol": "manual", "status": 0, "roleid": "student", "expirythreshold": 86400,
+     "customint1": 1},
+    {"enrol": "guest", "status": 1, "roleid": None, "expirythreshold": 0, "password": ""},
+    {"enrol": "self", "status": 1, "roleid": "student", "expirythreshold": 86400,
+     "customint1": 0, "customint2": 0, "customint3": 0, "customint4": 1, "customint5": 0,
+     "customint6": 1},
+)
+
+#: Enrolment methods are restored with users only (the ``enrolments`` setting's default);
+#: each through its plugin's ``add_instance`` with the backup's fields, times included.
 ENROLMENTS = Step("enrolments.xml", "/enrolments", (
-    Element("enrols/enrol", "enrol", kind="enrol",
-            fixed={"courseid": COURSE, "timecreated": NOW, "timemodified": NOW},
+    Element("enrols/enrol", "enrol", kind="enrol", fixed={"courseid": COURSE},
             refs={"roleid": "role"}, hook="enrol"),
     Element("enrols/enrol/user_enrolments/enrolment", "user_enrolments", userdata=True,
             parents={"enrolid": "enrol"}, refs={"userid": ref("user", Missing.SKIP)},

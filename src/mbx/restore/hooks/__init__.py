@@ -17,7 +17,8 @@ import re
 from typing import Any, Callable
 
 from mbx.moodle2 import schema
-from mbx.moodle2.structure import BLOCK_LEVEL, MODULE_LEVEL, SESSION_USER, USER_LEVEL
+from mbx.moodle2.structure import (BLOCK_LEVEL, DEFAULT_ENROL_INSTANCES, MODULE_LEVEL, SESSION_USER,
+                                    USER_LEVEL)
 
 __all__ = ["HOOKS"]
 
@@ -155,6 +156,7 @@ def group_member(run, element, record, row, state) -> bool:
     if run.ids.get("group_member", key) is not None:
         return False
     run.ids.set("group_member", key, 1)
+    run.update("groups", row["groupid"], timemodified=run.now)  # groups_add_member touches the group
     return True
 
 
@@ -219,6 +221,8 @@ def course(run, element, record, row, state) -> bool:
     if row.get("format") == "scorm":
         row["format"] = "singleactivity"
     run.course_format = row.get("format") or "topics"
+    if not state.task.userinfo:
+        default_enrol_instances(run)
     for name in LEGACY_FORMAT_FIELDS:
         if record.get(name) not in (None, ""):
             run.format_option(0, run.course_format, name, record[name])
@@ -292,28 +296,52 @@ def module(run, element, record, row, state) -> bool:
 ENABLED_ENROL_PLUGINS = frozenset({"manual", "guest", "self", "cohort"})
 
 
-#: The guest instance ``enrol_guest`` adds, whatever the backup's said.
-GUEST_DEFAULTS = {"status": 1, "password": "", "roleid": 0, "expirythreshold": 0, "expirynotify": 0,
-                  "enrolperiod": 0, "enrolstartdate": 0, "enrolenddate": 0, "notifyall": 0}
-GUEST_CLEARED = ("name", "cost", "currency", *(f"customint{n}" for n in range(1, 9)),
-                 "customchar1", "customchar2", "customchar3", "customdec1", "customdec2",
-                 "customtext1", "customtext2", "customtext3", "customtext4")
+#: Plugins that allow one instance per course: a second backup instance maps onto the first.
+SINGLE_INSTANCE_ENROL = frozenset({"manual", "guest"})
+
+
+def default_enrol_instances(run) -> None:
+    """The default instances of a new course (``enrol_course_updated``), for a restore
+    that brings no enrolment methods."""
+    mark = run.target.mark
+    for defaults in DEFAULT_ENROL_INSTANCES:
+        row = dict(defaults, courseid=run.course_id, sortorder=run.next_enrol_sortorder(),
+                   enrolperiod=0, enrolstartdate=0, enrolenddate=0, expirynotify=0, notifyall=0,
+                   timecreated=run.now, timemodified=run.now)
+        role = row.pop("roleid")
+        found = run.query(f"SELECT id FROM {run.t('role')} WHERE shortname = {mark}", (role,)) if role else ()
+        row["roleid"] = found[0][0] if found else 0
+        run.ids.set("enrol_instance", row["enrol"], run.insert("enrol", row))
 
 
 @hook
 def enrol(run, element, record, row, state) -> bool:
     plugin = row.get("enrol")
+    if not state.task.userinfo:
+        run.ids.set("enrol", record.get("id"), 0)  # the course keeps its default instances
+        return False
     if plugin not in ENABLED_ENROL_PLUGINS:
         run.ids.set("enrol", record.get("id"), 0)
         run.report.warn("enrolnotpermitted", f"enrolment method {plugin!r} is not enabled: "
                         "its instance and enrolments are not restored", state.member)
         return False
+    if plugin in SINGLE_INSTANCE_ENROL:
+        existing = run.ids.get("enrol_instance", plugin)
+        if existing is not None:
+            run.ids.set("enrol", record.get("id"), existing if plugin == "manual" else 0)
+            return False
     row["sortorder"] = run.next_enrol_sortorder()
+    for column in ("timecreated", "timemodified"):
+        if row.get(column) in (None, ""):
+            row[column] = run.now
+    if plugin == "guest" and row.get("password") is None:
+        row["password"] = ""
+    row["id"] = run.target.new_id("enrol")
+    run.ids.set("enrol_instance", plugin, row["id"])
     if plugin == "guest":
-        # enrol_guest restores no settings: the course gets the plugin's default instance.
-        row.update(GUEST_DEFAULTS)
-        for column in GUEST_CLEARED:
-            row[column] = None
+        run.ids.set("enrol", record.get("id"), 0)  # guest access has no enrolments to restore
+        run.write("enrol", row)
+        return False
     return True
 
 
@@ -505,8 +533,17 @@ def block(run, element, record, row, state) -> bool:
 TAGS = re.compile(r"<[^>]*>")
 
 
+#: What ends a word in Moodle's ``count_words``: a close tag other than an inline one's, a <br>.
+WORD_BREAKS = re.compile(r"(</(?!(?:a|b|del|em|i|ins|s|small|span|strong|sub|sup|u)>)\w+>|<br>|<br\s*/>)")
+
+
 def _plain(message: str) -> str:
     return html.unescape(TAGS.sub(" ", message or ""))
+
+
+def _words(message: str) -> int:
+    """``count_words``: tags stripped (an inline tag inside a word leaves it one word)."""
+    return len(html.unescape(TAGS.sub("", WORD_BREAKS.sub(r"\1 ", message))).split())
 
 
 @hook
@@ -514,7 +551,7 @@ def forum_post(run, element, record, row, state) -> bool:
     """Word and character counts recomputed from the message; the first post of a
     discussion becomes its ``firstpost``."""
     text = _plain(row.get("message") or "")
-    row["wordcount"] = len(text.split())
+    row["wordcount"] = _words(row.get("message") or "")
     row["charcount"] = len("".join(text.split()))
     row["id"] = run.target.new_id("forum_posts")
     if not _int(record.get("parent")) and row.get("discussion"):
