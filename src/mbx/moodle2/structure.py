@@ -173,7 +173,17 @@ LOGSTORES = Step("logstores.xml", "/logstores", (
 ), setting="logs")
 
 #: The steps of an activity task after its module document, in Moodle's order.
-ACTIVITY_STEPS = (ROLES, FILTERS, COMMENTS, CALENDAR, ACTIVITY_GRADES, ACTIVITY_COMPLETION, LOGSTORES)
+#: Advanced grading (modules that support it: assign, forum): the activity's grading areas.
+#: A definition (a rubric, a marking guide) and its filled-in instances are not declared yet:
+#: its hook says so.
+ACTIVITY_GRADING = Step("grading.xml", "/areas", (
+    Element("area", "grading_areas", kind="grading_area", fixed={"contextid": CONTEXT},
+            hook="grading_area"),
+    Element("area/definitions/definition", None, hook="grading_definition"),
+))
+
+ACTIVITY_STEPS = (ROLES, FILTERS, COMMENTS, CALENDAR, ACTIVITY_GRADES, ACTIVITY_GRADING,
+                  ACTIVITY_COMPLETION, LOGSTORES)
 #: The steps of the course task, in Moodle's order (enrolments and members need users).
 COURSE_STEPS = (COURSE_XML, ENROLMENTS, GROUP_MEMBERS, ROLES, FILTERS, COMMENTS, CALENDAR)
 

@@ -149,7 +149,7 @@ def _files(engine) -> None:
             "pathnamehash": pathname_hash(context, component, area, itemid, filepath, filename),
             "contextid": context, "component": component, "filearea": area, "itemid": itemid,
             "filepath": filepath, "filename": filename, "userid": user,
-            "filesize": _int(record.get("filesize")), "mimetype": guess_mimetype(filename),
+            "filesize": _int(record.get("filesize")), "mimetype": record.get("mimetype") or guess_mimetype(filename),
             "status": 0, "source": record.get("source"), "author": record.get("author"),
             "license": record.get("license"), "timecreated": engine.now, "timemodified": engine.now,
             "sortorder": sortorder if sortorder > 0 else 0, "referencefileid": None})

@@ -470,6 +470,20 @@ def activity_grade(run, element, record, row, state) -> bool:
 
 
 @hook
+def grading_area(run, element, record, row, state) -> bool:
+    row["component"] = f"mod_{state.task.modulename}"
+    return True
+
+
+@hook
+def grading_definition(run, element, record, row, state) -> bool:
+    run.report.warn("grading_definition_not_restored",
+                    f"an advanced grading definition ({record.get('method') or 'unknown method'}) "
+                    "is not restored: its area is, with no active form", state.member)
+    return False
+
+
+@hook
 def grade_letter(run, element, record, row, state) -> bool:
     key = f"{row['contextid']}:{row.get('lowerboundary')}:{row.get('letter')}"
     if run.ids.get("grade_letter", key) is not None:
