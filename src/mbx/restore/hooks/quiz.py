@@ -91,13 +91,17 @@ def _legacy_reference(run, record: dict, row: dict, question: str, state) -> Non
         category = run.ids.get("question_category", category_old) if _int(category_old) else None
         if category is None and random is not None:
             category = random[0]
-        including = record.get("includingsubcategories")
-        if including in (None, "") and random is not None:
-            including = random[1] or 0
+        including: Any = record.get("includingsubcategories")
+        if including not in (None, ""):
+            including = str(_int(including))  # the 3.x slot's own field, kept as text
+        elif random is not None:
+            including = bool(_int(random[1]))  # the random question's questiontext: a boolean
+        else:
+            including = "0"
         bank = getattr(run, "question_bank", None)
         where = run.ids.get("question_random_context", question) or \
             (bank.category_context.get(category) if bank and category else None) or run.course_context
-        condition = {"questioncategoryid": str(category or 0), "includingsubcategories": str(_int(including))}
+        condition = {"questioncategoryid": str(category or 0), "includingsubcategories": including}
         reference = run.insert("question_set_references", {
             "usingcontextid": context, "component": "mod_quiz", "questionarea": "slot",
             "itemid": row["id"], "questionscontextid": where,
@@ -144,8 +148,24 @@ def quiz_set_reference(run, element, record, row, state) -> bool:
     except ValueError:
         condition = None
     if isinstance(condition, dict):
+        if "filter" not in condition and "questioncategoryid" in condition:
+            condition = _filter_of_legacy(condition)
         row["filtercondition"] = _encode(_remap_filter(run, condition, row.get("questionscontextid")))
     return True
+
+
+def _filter_of_legacy(condition: dict) -> dict:
+    """A 4.0-4.2 set reference's condition in the 4.3 filter form (Moodle converts the
+    ones it reads from a backup; the ones it makes from 3.x random questions stay legacy)."""
+    category = str(condition.get("questioncategoryid"))
+    converted: dict[str, Any] = {"filter": {"category": {
+        "jointype": 1, "values": [category],
+        "filteroptions": {"includesubcategories": condition.get("includingsubcategories")}}}}
+    if condition.get("tags"):
+        converted["filter"]["qtagids"] = {
+            "jointype": 1, "values": [str(tag).split(",", 1)[0] for tag in condition["tags"]]}
+    converted.update(cat=f"{category},0", tabname="questions", qpage=0, qperpage=100, jointype=2)
+    return converted
 
 
 def _remap_filter(run, condition: dict, context: Any) -> dict:
