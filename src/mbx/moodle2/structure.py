@@ -117,8 +117,10 @@ COMMENTS = Step("comments.xml", "/comments", (
             fixed={"contextid": CONTEXT}, hook="comment", userdata=True),
 ), setting="comments")
 
+#: An event's unmapped user falls back to the session's ``$USER``, SESSION_USER (0) in a
+#: restore with no session (the command line), not the user the restore runs as.
 CALENDAR = Step("calendar.xml", "/events", (
-    Element("event", "event", kind="event", refs={"userid": ref("user", Missing.RESTORER),
+    Element("event", "event", kind="event", refs={"userid": ref("user"),
                                                   "groupid": "group", "repeatid": "event"},
             dates=("timestart", "timesort"), hook="event",
             files=("calendar/event_description",), files_by="event"),
@@ -131,6 +133,8 @@ SECTION = Step("section.xml", "/section", (
             rename={"section": "number", "availability": "availabilityjson"},
             fixed={"course": COURSE, "sequence": "", "component": None, "itemid": None},
             hook="section", files=("course/section",), files_by="course_section"),
+    Element("availability", None, hook="legacy_availability"),
+    Element("availability_field", None, hook="legacy_availability_field"),
     Element("course_format_options", "course_format_options", fixed={"courseid": COURSE},
             parents={"sectionid": "course_section"}, hook="course_format_option"),
 ), required=True)
@@ -140,6 +144,8 @@ SECTION = Step("section.xml", "/section", (
 MODULE_XML = Step("module.xml", "/module", (
     Element(".", "course_modules", kind="course_module", fixed={"course": COURSE, "instance": 0},
             refs={"groupingid": "grouping"}, dates=("completionexpected",), hook="module"),
+    Element("availability_info/availability", None, hook="legacy_availability"),
+    Element("availability_info/availability_field", None, hook="legacy_availability_field"),
     Element("tags/tag", None, hook="tag", args=("core", "course_modules", "course_module")),
 ), required=True)
 

@@ -12,6 +12,7 @@ submodule named after it (``hooks/quiz.py``), registered with :func:`hook`.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 from typing import Any, Callable
@@ -221,6 +222,12 @@ def course(run, element, record, row, state) -> bool:
     if row.get("format") == "scorm":
         row["format"] = "singleactivity"
     run.course_format = row.get("format") or "topics"
+    # A pre-3.3 weeks or topics course kept sections beyond numsections as orphans: the
+    # format's restore plugin hides them (after_restore_course), when moodle_backup.xml
+    # names the course's format as the original one (backups since 2.7 do).
+    run.legacy_numsections = (_int(record["numsections"]) if record.get("numsections") not in (None, "")
+                              and run.course_format in ("weeks", "topics")
+                              and run.info.original_course_format == run.course_format else None)
     if not state.task.userinfo:
         default_enrol_instances(run)
     for name in LEGACY_FORMAT_FIELDS:
@@ -254,12 +261,100 @@ def section(run, element, record, row, state) -> bool:
     if run.ids.get("section_number", number) is not None:
         return False  # two sections with one number: Moodle finds the first and fills it
     row["timemodified"] = row.get("timemodified") or 0
-    if not row.get("availability"):
-        row["availability"] = None
+    limit = getattr(run, "legacy_numsections", None)
+    if limit is not None and number > limit:
+        row["visible"] = 0  # orphaned in the original course (beyond numsections): hidden
     row["id"] = run.target.new_id("course_sections")
+    row["availability"] = row.get("availability") or _legacy_availability(
+        run, "course_sections", row["id"], record, section=True)
     run.ids.set("section_number", number, row["id"])
     run.sections_written.append((number, row["id"]))
     return True
+
+
+# -- pre-2.7 availability ---------------------------------------------------------------
+#
+# A backup from before availability trees keeps a section's or module's conditions in
+# fields (dates, group members only, the section's grouping) and in availability and
+# availability_field records; Moodle turns them into a tree (core_availability's info
+# legacy conversion): the fields' conditions first, then each profile-field condition as
+# read, then the grade and completion conditions. Ids stay old here: the final task maps
+# them with every other tree's.
+
+def _legacy_availability(run, table: str, row_id: int, record: dict, section: bool) -> str | None:
+    show = bool(_int(record.get("showavailability")))
+    base: list[tuple[dict, bool]] = []
+    grouping = _int(record.get("groupingid"))
+    if (section and grouping) or (not section and _int(record.get("groupmembersonly"))):
+        base.append(({"type": "grouping", "id": grouping} if grouping else {"type": "group"}, False))
+    if _int(record.get("availablefrom")):
+        base.append(({"type": "date", "d": ">=", "t": _int(record["availablefrom"])}, show))
+    if _int(record.get("availableuntil")):
+        base.append(({"type": "date", "d": "<", "t": _int(record["availableuntil"])}, False))
+    run.legacy_availability = {"table": table, "id": row_id, "show": show, "base": base,
+                               "fields": [], "conditions": []}
+    return _legacy_tree(run.legacy_availability)
+
+
+def _legacy_tree(legacy: dict) -> str | None:
+    parts = legacy["base"] + legacy["fields"] + legacy["conditions"]
+    if not parts:
+        return None
+    return json.dumps({"op": "&", "showc": [shown for _, shown in parts],
+                       "c": [condition for condition, _ in parts]}, separators=(",", ":"))
+
+
+def _number(value: Any) -> int | float:
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def _legacy_add(run, kind: str, condition: dict) -> None:
+    legacy = run.legacy_availability
+    legacy[kind].append((condition, legacy["show"]))
+    run.update(legacy["table"], legacy["id"], availability=_legacy_tree(legacy))
+
+
+@hook
+def legacy_availability(run, element, record, row, state) -> bool:
+    """A grade or completion condition of the old format."""
+    if getattr(run, "legacy_availability", None) is None:
+        return False
+    if _int(record.get("sourcecmid")):
+        condition = {"type": "completion", "cm": _int(record["sourcecmid"]),
+                     "e": _int(record.get("requiredcompletion"))}
+    elif _int(record.get("gradeitemid")):
+        condition = {"type": "grade", "id": _int(record["gradeitemid"])}
+        for leaf, key in (("grademin", "min"), ("grademax", "max")):
+            if record.get(leaf) not in (None, "", "0"):
+                condition[key] = _number(record[leaf])
+    else:
+        return False
+    _legacy_add(run, "conditions", condition)
+    return False
+
+
+@hook
+def legacy_availability_field(run, element, record, row, state) -> bool:
+    """A user profile condition of the old format (a custom field must exist here)."""
+    if getattr(run, "legacy_availability", None) is None:
+        return False
+    condition: dict[str, Any] = {"type": "profile", "op": record.get("operator") or ""}
+    if record.get("userfield") not in (None, ""):
+        condition["sf"] = record["userfield"]
+    else:
+        name, kind = record.get("customfield"), record.get("customfieldtype")
+        if not name or not kind:
+            return False
+        mark = run.target.mark
+        if not run.query(f"SELECT id FROM {run.t('user_info_field')} WHERE shortname = {mark} "
+                         f"AND datatype = {mark}", (name, kind)):
+            return False
+        condition["cf"] = name
+    if condition["op"] not in ("isempty", "isnotempty"):
+        condition["v"] = record.get("value") or ""
+    _legacy_add(run, "fields", condition)
+    return False
 
 
 @hook
@@ -279,11 +374,11 @@ def module(run, element, record, row, state) -> bool:
             row["idnumber"] = ""
         else:
             run.ids.set("cm_idnumber", idnumber, 1)
-    if not row.get("availability"):
-        row["availability"] = None
     if not row.get("lang"):
         row["lang"] = None  # an empty forced language is no forced language
     row["id"] = run.target.new_id("course_modules")
+    row["availability"] = row.get("availability") or _legacy_availability(
+        run, "course_modules", row["id"], record, section=False)
     task.module = row["id"]
     task.context, task.context_path = run.new_context(MODULE_LEVEL, row["id"], run.course_context_path)
     run.cm_pending[row["id"]] = row
