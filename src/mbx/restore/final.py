@@ -8,7 +8,9 @@ the second pass, after the activities that use them).
 
 from __future__ import annotations
 
+import base64
 import posixpath
+import re
 from typing import Any
 
 from mbx.moodle2 import structure
@@ -101,6 +103,65 @@ def _links(engine) -> None:
                         changed[column] = decoded
             if changed:
                 engine.update(table, row_id, **changed)
+    # block_html decodes the links of its text inside configdata (base64 of a PHP
+    # serialized object): every string is decoded and its length recounted.
+    for row_id, config in _created_rows(engine, "block_instances", ("configdata",),
+                                        "blockname = 'html' AND configdata IS NOT NULL AND configdata <> ''"):
+        try:
+            serialized = base64.b64decode(config, validate=True)
+        except ValueError:
+            continue
+        if b"$@" not in serialized:
+            continue
+        decoded = _map_serialized_strings(serialized, lambda text: decode_links(
+            text, rules, engine.ids, target_root, source_root) if "$@" in text else text)
+        if decoded is not None and decoded != serialized:
+            engine.update("block_instances", row_id, configdata=base64.b64encode(decoded).decode("ascii"))
+
+
+_SERIAL_HEAD = re.compile(rb"([sOaidbN])(?::(-?[\d.E+-]+))?[:;]")
+
+
+def _map_serialized_strings(data: bytes, change) -> bytes | None:
+    """``data`` (PHP ``serialize`` output) with every string value passed through ``change``;
+    None if it does not parse. Strings are walked by their byte lengths, never searched."""
+    out, i = [], 0
+    while i < len(data):
+        if data[i:i + 1] in (b"}", b";"):
+            out.append(data[i:i + 1])
+            i += 1
+            continue
+        head = _SERIAL_HEAD.match(data, i)
+        if head is None:
+            return None
+        kind = head[1]
+        if kind == b"s":
+            length = int(head[2])
+            start = head.end() + 1  # the opening quote
+            raw = data[start:start + length]
+            if data[head.end():start] != b'"' or data[start + length:start + length + 2] != b'";':
+                return None
+            text = change(raw.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+            out.append(b's:%d:"%s";' % (len(text), text))
+            i = start + length + 2
+        elif kind == b"O":
+            length = int(head[2])
+            end = head.end() + 1 + length + 2  # "name":
+            close = data.index(b"{", end) + 1
+            out.append(data[i:close])
+            i = close
+        elif kind == b"a":
+            close = data.index(b"{", head.end()) + 1
+            out.append(data[i:close])
+            i = close
+        elif kind == b"N":
+            out.append(b"N;")
+            i = head.end()
+        else:  # i, d, b: the value runs to its semicolon
+            close = data.index(b";", head.start()) + 1
+            out.append(data[i:close])
+            i = close
+    return b"".join(out)
 
 
 def _files(engine) -> None:
