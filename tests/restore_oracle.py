@@ -279,6 +279,8 @@ REFERENCES: dict[str, dict[str, Any]] = {
     "grade_categories": {"courseid": "course", "parent": "grade_categories"},
     "grade_grades": {"itemid": "grade_items", "userid": "user", "usermodified": "user"},
     "grade_settings": {"courseid": "course"},
+    # Moodle keeps the backup's (old) user id here, mbx maps it: compared as a number.
+    "grade_grades_history": {"loggeduser": None},
     "grading_areas": {"contextid": "context"},
     "course_modules_completion": {"coursemoduleid": "course_modules", "userid": "user"},
     "course_modules_viewed": {"coursemoduleid": "course_modules", "userid": "user"},
