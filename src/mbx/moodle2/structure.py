@@ -68,6 +68,16 @@ COURSE_XML = Step("course.xml", "/course", (
     Element("customfields/customfield", None, hook="custom_field"),
 ), required=True)
 
+#: The course formats of a stock 4.5 site; a course of another format is handled by the
+#: default one, topics (its format options are written under that name).
+INSTALLED_FORMATS = frozenset({"topics", "weeks", "social", "singleactivity"})
+#: The course-level options of the stock section formats with their defaults: a course of
+#: the format gets each one the backup does not give.
+COURSE_FORMAT_DEFAULTS = {
+    "topics": {"hiddensections": "0", "coursedisplay": "0"},
+    "weeks": {"hiddensections": "0", "coursedisplay": "0", "automaticenddate": "1"},
+}
+
 #: The instances a new course gets from the enrolment plugins that add one by default
 #: (``defaultenrol``) with their default settings, on a stock site, in the enabled plugins'
 #: order: what a restore without users (so without enrolment methods) leaves the course.

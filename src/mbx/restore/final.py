@@ -28,6 +28,7 @@ def finish(engine, plan) -> None:
     completion.restore_course_completion(engine, plan)
     _sequences(engine, plan)
     _missing_sections(engine)
+    _weeks_end_date(engine)
     _availability(engine)
     _links(engine)
     if engine.setting_on("logs"):
@@ -59,6 +60,30 @@ def _missing_sections(engine) -> None:
                                                     "timemodified": engine.now, "sequence": None,
                                                     "summaryformat": 0, "visible": 1})
             engine.sections_written.append((number, new))
+
+
+WEEK = 7 * 24 * 3600
+
+
+def _weeks_end_date(engine) -> None:
+    """format_weeks' automatic end date: the end of the course's last week (its last
+    section's, at least the first's), counted in whole weeks from the start date.
+
+    Moodle counts the weeks in the site's timezone, so a course spanning a daylight saving
+    change ends an hour off from this count (in UTC)."""
+    mark = engine.target.mark
+    found = engine.query(f"SELECT format, startdate FROM {engine.t('course')} WHERE id = {mark}",
+                         (engine.course_id,))
+    if not found or found[0][0] != "weeks":
+        return
+    option = engine.query(f"SELECT value FROM {engine.t('course_format_options')} WHERE courseid = {mark} "
+                          f"AND format = 'weeks' AND sectionid = 0 AND name = 'automaticenddate'",
+                          (engine.course_id,))
+    if not option or option[0][0] != "1":
+        return
+    last = engine.query(f"SELECT MAX(section) FROM {engine.t('course_sections')} WHERE course = {mark}",
+                        (engine.course_id,))[0][0] or 0
+    engine.update("course", engine.course_id, enddate=_int(found[0][1]) + max(_int(last), 1) * WEEK)
 
 
 def _created_rows(engine, table: str, columns: tuple[str, ...], where: str,

@@ -18,8 +18,8 @@ import re
 from typing import Any, Callable
 
 from mbx.moodle2 import schema
-from mbx.moodle2.structure import (BLOCK_LEVEL, DEFAULT_ENROL_INSTANCES, MODULE_LEVEL, SESSION_USER,
-                                    USER_LEVEL)
+from mbx.moodle2.structure import (BLOCK_LEVEL, COURSE_FORMAT_DEFAULTS, DEFAULT_ENROL_INSTANCES,
+                                    INSTALLED_FORMATS, MODULE_LEVEL, SESSION_USER, USER_LEVEL)
 
 __all__ = ["HOOKS"]
 
@@ -230,9 +230,11 @@ def course(run, element, record, row, state) -> bool:
                               and run.info.original_course_format == run.course_format else None)
     if not state.task.userinfo:
         default_enrol_instances(run)
+    options_format = run.course_format if run.course_format in INSTALLED_FORMATS else "topics"
     for name in LEGACY_FORMAT_FIELDS:
         if record.get(name) not in (None, ""):
-            run.format_option(0, run.course_format, name, record[name])
+            run.format_option(0, options_format, name, record[name])
+    run.format_defaults = (options_format, COURSE_FORMAT_DEFAULTS.get(options_format, {}))
     return True
 
 
@@ -258,6 +260,12 @@ def custom_field(run, element, record, row, state) -> bool:
 @hook
 def section(run, element, record, row, state) -> bool:
     number = _int(record.get("number"))
+    defaults = getattr(run, "format_defaults", None)
+    if defaults is not None:
+        # course.xml is done: its format options the backup left out take their defaults
+        run.format_defaults = None
+        for name, value in defaults[1].items():
+            run.format_option(0, defaults[0], name, value)
     if run.ids.get("section_number", number) is not None:
         return False  # two sections with one number: Moodle finds the first and fills it
     row["timemodified"] = row.get("timemodified") or 0
