@@ -28,6 +28,8 @@ def finish(engine, plan) -> None:
     completion.restore_course_completion(engine, plan)
     _sequences(engine, plan)
     _missing_sections(engine)
+    if plan.info.type == "activity":
+        _made_sections(engine)
     _weeks_end_date(engine)
     _availability(engine)
     _links(engine)
@@ -43,13 +45,26 @@ def finish(engine, plan) -> None:
 
 def _sequences(engine, plan) -> None:
     by_section: dict[int, list[str]] = {}
+    touched: set[int] = set()
     for activity in plan.activities:
         cm = engine.ids.get("course_module", activity.moduleid)
         row = engine.cm_pending.get(cm) if cm else None
         if row is not None:
             by_section.setdefault(row["section"], []).append(str(cm))
+            if not _module_added(engine, row.get("module")):
+                touched.add(row["section"])  # Moodle restores the module: adding it stamps the section
     for section, cms in by_section.items():
-        engine.update("course_sections", section, sequence=",".join(cms), timemodified=engine.now)
+        if section in touched:
+            engine.update("course_sections", section, sequence=",".join(cms), timemodified=engine.now)
+        else:
+            engine.update("course_sections", section, sequence=",".join(cms))
+
+
+def _module_added(engine, module: Any) -> bool:
+    """Whether the engine added the module to the target (for an activity kept raw, which
+    Moodle skips)."""
+    span = engine.created("modules")
+    return span is not None and module is not None and span[0] <= _int(module) <= span[1]
 
 
 def _missing_sections(engine) -> None:
@@ -60,6 +75,15 @@ def _missing_sections(engine) -> None:
                                                     "timemodified": engine.now, "sequence": None,
                                                     "summaryformat": 0, "visible": 1})
             engine.sections_written.append((number, new))
+
+
+def _made_sections(engine) -> None:
+    """An activity backup's course has only the sections the restore made, as Moodle's
+    course creation makes them: no summary format, no sequence until a module joins."""
+    mark = engine.target.mark
+    for row_id, sequence in engine.query(f"SELECT id, sequence FROM {engine.t('course_sections')} "
+                                         f"WHERE course = {mark}", (engine.course_id,)):
+        engine.update("course_sections", row_id, summaryformat=0, sequence=sequence or None)
 
 
 WEEK = 7 * 24 * 3600

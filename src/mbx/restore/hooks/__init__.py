@@ -273,8 +273,11 @@ def section(run, element, record, row, state) -> bool:
     if limit is not None and number > limit:
         row["visible"] = 0  # orphaned in the original course (beyond numsections): hidden
     row["id"] = run.target.new_id("course_sections")
+    run.legacy_availability = None
     row["availability"] = row.get("availability") or _legacy_availability(
         run, "course_sections", row["id"], record, section=True)
+    if row["availability"] and run.legacy_availability is not None:
+        row["timemodified"] = run.now  # the converted tree is written by a section update
     run.ids.set("section_number", number, row["id"])
     run.sections_written.append((number, row["id"]))
     return True
@@ -320,7 +323,8 @@ def _number(value: Any) -> int | float:
 def _legacy_add(run, kind: str, condition: dict) -> None:
     legacy = run.legacy_availability
     legacy[kind].append((condition, legacy["show"]))
-    run.update(legacy["table"], legacy["id"], availability=_legacy_tree(legacy))
+    stamp = {"timemodified": run.now} if legacy["table"] == "course_sections" else {}
+    run.update(legacy["table"], legacy["id"], availability=_legacy_tree(legacy), **stamp)
 
 
 @hook
@@ -385,6 +389,7 @@ def module(run, element, record, row, state) -> bool:
     if not row.get("lang"):
         row["lang"] = None  # an empty forced language is no forced language
     row["id"] = run.target.new_id("course_modules")
+    run.legacy_availability = None
     row["availability"] = row.get("availability") or _legacy_availability(
         run, "course_modules", row["id"], record, section=False)
     task.module = row["id"]
