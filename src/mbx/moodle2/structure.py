@@ -180,6 +180,11 @@ ACTIVITY_COMPLETION = Step("completion.xml", "/completions", (
             fixed={"coursemoduleid": MODULE}, refs={"userid": ref("user", Missing.SKIP)}),
 ), setting="userscompletion")
 
+#: A log row's ``objecttable`` -> the mapping its ``objectid`` is translated through (the
+#: event classes' objectid mappings, for the tables logs of the corpus name).
+LOG_OBJECT_KINDS = {"quiz_attempts": "quiz_attempt", "quiz": "quiz", "grade_grades": "grade_grades",
+                    "course_modules": "course_module", "user": "user", "course": "course"}
+
 LOGSTORES = Step("logstores.xml", "/logstores", (
     Element("logstore/subplugin_logstore_standard_logstore/logstore_standard_log",
             "logstore_standard_log", userdata=True,

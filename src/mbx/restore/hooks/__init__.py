@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 from mbx.moodle2 import schema
 from mbx.moodle2.structure import (BLOCK_LEVEL, COURSE_FORMAT_DEFAULTS, DEFAULT_ENROL_INSTANCES,
-                                    INSTALLED_FORMATS, MODULE_LEVEL, SESSION_USER, USER_LEVEL)
+                                    INSTALLED_FORMATS, LOG_OBJECT_KINDS, MODULE_LEVEL, SESSION_USER,
+                                    USER_LEVEL)
 
 __all__ = ["HOOKS"]
 
@@ -618,6 +619,9 @@ def log(run, element, record, row, state) -> bool:
     level = run.ids.entry("context_info", row["contextid"])
     if level is not None:
         row["contextlevel"], row["contextinstanceid"] = level
+    kind = LOG_OBJECT_KINDS.get(row.get("objecttable") or "")
+    if kind and _int(row.get("objectid")):
+        row["objectid"] = run.ids.get(kind, row["objectid"], row["objectid"])
     return True
 
 
