@@ -218,6 +218,11 @@ RATING_ITEMS = {("mod_forum", "post"): "forum_posts", ("mod_glossary", "entry"):
                 ("mod_data", "entry"): "data_records"}
 
 
+def _slot_item(row: dict) -> str | None:
+    """A question reference's item: a quiz slot (the only using area in the corpus)."""
+    return "quiz_slots" if (row.get("component"), row.get("questionarea")) == ("mod_quiz", "slot") else None
+
+
 def _module_table(side: "Side", module_id: Any) -> str | None:
     return side.module_name(module_id)
 
@@ -251,7 +256,8 @@ REFERENCES: dict[str, dict[str, Any]] = {
     "logstore_standard_log": {
         "contextinstanceid": lambda row, side: CONTEXT_LEVELS.get(row["contextlevel"]),
         "objectid": lambda row, side: row["objecttable"] if row["objecttable"] in schema.tables() else None},
-    "rating": {"itemid": lambda row, side: RATING_ITEMS.get((row["component"], row["ratingarea"]))},
+    "rating": {"itemid": lambda row, side: RATING_ITEMS.get((row["component"], row["ratingarea"])),
+               "scaleid": lambda row, side: "scale" if (_int(row["scaleid"]) or 0) < 0 else None},
     "forum": {"course": "course"},
     "forum_discussions": {"course": "course", "userid": "user", "groupid": "groups",
                           "firstpost": "forum_posts"},
@@ -268,9 +274,13 @@ REFERENCES: dict[str, dict[str, Any]] = {
                     "outcomeid": "grade_outcomes",
                     "iteminstance": lambda row, side: ("grade_categories" if row["itemtype"] in ("course", "category")
                                                        else row["itemmodule"] or None)},
+    "grade_items_history": {"iteminstance": lambda row, side: (
+        "grade_categories" if row["itemtype"] in ("course", "category") else row["itemmodule"] or None)},
     "grade_categories": {"courseid": "course", "parent": "grade_categories"},
     "grade_grades": {"itemid": "grade_items", "userid": "user", "usermodified": "user"},
     "grade_settings": {"courseid": "course"},
+    # Moodle keeps the backup's (old) user id here, mbx maps it: compared as a number.
+    "grade_grades_history": {"loggeduser": None},
     "grading_areas": {"contextid": "context"},
     "course_modules_completion": {"coursemoduleid": "course_modules", "userid": "user"},
     "course_modules_viewed": {"coursemoduleid": "course_modules", "userid": "user"},
@@ -279,6 +289,16 @@ REFERENCES: dict[str, dict[str, Any]] = {
     "course_completion_aggr_methd": {"course": "course"},
     "user": {},
     "scale": {"courseid": "course", "userid": "user"},
+    "grade_letters": {"contextid": "context"},
+    "question_categories": {"contextid": "context"},
+    "question_references": {"itemid": lambda row, side: _slot_item(row)},
+    "question_set_references": {"itemid": lambda row, side: _slot_item(row)},
+    "question_dataset_items": {"definition": "question_dataset_definitions"},
+    "quiz_grades": {"userid": "user"},
+    "assign_grades": {"userid": "user", "grader": "user"},
+    "assign_submission": {"userid": "user", "groupid": "groups"},
+    "course_completion_crit_compl": {"course": "course", "userid": "user",
+                                     "criteriaid": "course_completion_criteria"},
 }
 for _name in ("page", "label", "url", "resource", "folder", "book", "quiz", "assign", "lesson",
               "choice", "data", "feedback", "glossary", "wiki", "scorm", "h5pactivity"):
@@ -450,6 +470,9 @@ class Correspondence:
                 out["pathnamehash"] = hashlib.sha1(
                     f"/{context}/{row['component']}/{row['filearea']}/{item}{path}{row['filename']}"
                     .encode()).hexdigest()
+        if table in ("grade_items", "grade_items_history") and row.get("calculation"):
+            out["calculation"] = re.sub(r"##gi(\d+)##", lambda m: f"##gi{_jsonable(self.translate_id('grade_items', m[1]))}##",
+                                        row["calculation"])
         if row.get("availability") and "availability" in out:
             out["availability"] = self._availability(row["availability"])
         for column, value in out.items():

@@ -37,7 +37,8 @@ def _history(files: tuple[str, ...] = ()) -> Step:
                 refs={"userid": ref("user", Missing.SKIP), "itemid": ref("grade_item", Missing.SKIP),
                       "oldid": "grade_grades", "usermodified": "user", "loggeduser": "user",
                       "rawscaleid": "scale"},
-                files=files, files_by="grade_grades_history" if files else None),
+                files=files, files_by="grade_grades_history" if files else None,
+                hook="activity_grade"),
     ), setting="grade_histories")
 
 

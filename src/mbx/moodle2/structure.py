@@ -68,9 +68,33 @@ COURSE_XML = Step("course.xml", "/course", (
     Element("customfields/customfield", None, hook="custom_field"),
 ), required=True)
 
+#: The course formats of a stock 4.5 site; a course of another format is handled by the
+#: default one, topics (its format options are written under that name).
+INSTALLED_FORMATS = frozenset({"topics", "weeks", "social", "singleactivity"})
+#: The course-level options of the stock section formats with their defaults: a course of
+#: the format gets each one the backup does not give.
+COURSE_FORMAT_DEFAULTS = {
+    "topics": {"hiddensections": "0", "coursedisplay": "0"},
+    "weeks": {"hiddensections": "0", "coursedisplay": "0", "automaticenddate": "1"},
+}
+
+#: The instances a new course gets from the enrolment plugins that add one by default
+#: (``defaultenrol``) with their default settings, on a stock site, in the enabled plugins'
+#: order: what a restore without users (so without enrolment methods) leaves the course.
+#: ``roleid`` names the role by short name.
+DEFAULT_ENROL_INSTANCES = (
+    {"enrol": "manual", "status": 0, "roleid": "student", "expirythreshold": 86400,
+     "customint1": 1},
+    {"enrol": "guest", "status": 1, "roleid": None, "expirythreshold": 0, "password": ""},
+    {"enrol": "self", "status": 1, "roleid": "student", "expirythreshold": 86400,
+     "customint1": 0, "customint2": 0, "customint3": 0, "customint4": 1, "customint5": 0,
+     "customint6": 1},
+)
+
+#: Enrolment methods are restored with users only (the ``enrolments`` setting's default);
+#: each through its plugin's ``add_instance`` with the backup's fields, times included.
 ENROLMENTS = Step("enrolments.xml", "/enrolments", (
-    Element("enrols/enrol", "enrol", kind="enrol",
-            fixed={"courseid": COURSE, "timecreated": NOW, "timemodified": NOW},
+    Element("enrols/enrol", "enrol", kind="enrol", fixed={"courseid": COURSE},
             refs={"roleid": "role"}, hook="enrol"),
     Element("enrols/enrol/user_enrolments/enrolment", "user_enrolments", userdata=True,
             parents={"enrolid": "enrol"}, refs={"userid": ref("user", Missing.SKIP)},
@@ -103,8 +127,10 @@ COMMENTS = Step("comments.xml", "/comments", (
             fixed={"contextid": CONTEXT}, hook="comment", userdata=True),
 ), setting="comments")
 
+#: An event's unmapped user falls back to the session's ``$USER``, SESSION_USER (0) in a
+#: restore with no session (the command line), not the user the restore runs as.
 CALENDAR = Step("calendar.xml", "/events", (
-    Element("event", "event", kind="event", refs={"userid": ref("user", Missing.RESTORER),
+    Element("event", "event", kind="event", refs={"userid": ref("user"),
                                                   "groupid": "group", "repeatid": "event"},
             dates=("timestart", "timesort"), hook="event",
             files=("calendar/event_description",), files_by="event"),
@@ -117,6 +143,8 @@ SECTION = Step("section.xml", "/section", (
             rename={"section": "number", "availability": "availabilityjson"},
             fixed={"course": COURSE, "sequence": "", "component": None, "itemid": None},
             hook="section", files=("course/section",), files_by="course_section"),
+    Element("availability", None, hook="legacy_availability"),
+    Element("availability_field", None, hook="legacy_availability_field"),
     Element("course_format_options", "course_format_options", fixed={"courseid": COURSE},
             parents={"sectionid": "course_section"}, hook="course_format_option"),
 ), required=True)
@@ -126,6 +154,8 @@ SECTION = Step("section.xml", "/section", (
 MODULE_XML = Step("module.xml", "/module", (
     Element(".", "course_modules", kind="course_module", fixed={"course": COURSE, "instance": 0},
             refs={"groupingid": "grouping"}, dates=("completionexpected",), hook="module"),
+    Element("availability_info/availability", None, hook="legacy_availability"),
+    Element("availability_info/availability_field", None, hook="legacy_availability_field"),
     Element("tags/tag", None, hook="tag", args=("core", "course_modules", "course_module")),
 ), required=True)
 
@@ -138,7 +168,7 @@ ACTIVITY_GRADES = Step("grades.xml", "/activity_gradebook", (
             userdata=True, parents={"itemid": "grade_item"},
             refs={"userid": ref("user", Missing.SKIP), "usermodified": ref("user", Missing.NULL),
                   "rawscaleid": ref("scale", Missing.NULL)},
-            files=("grade/feedback",), files_by="grade_grades"),
+            files=("grade/feedback",), files_by="grade_grades", hook="activity_grade"),
     Element("grade_letters/grade_letter", "grade_letters", fixed={"contextid": CONTEXT},
             hook="grade_letter"),
 ))
@@ -150,6 +180,11 @@ ACTIVITY_COMPLETION = Step("completion.xml", "/completions", (
             fixed={"coursemoduleid": MODULE}, refs={"userid": ref("user", Missing.SKIP)}),
 ), setting="userscompletion")
 
+#: A log row's ``objecttable`` -> the mapping its ``objectid`` is translated through (the
+#: event classes' objectid mappings, for the tables logs of the corpus name).
+LOG_OBJECT_KINDS = {"quiz_attempts": "quiz_attempt", "quiz": "quiz", "grade_grades": "grade_grades",
+                    "course_modules": "course_module", "user": "user", "course": "course"}
+
 LOGSTORES = Step("logstores.xml", "/logstores", (
     Element("logstore/subplugin_logstore_standard_logstore/logstore_standard_log",
             "logstore_standard_log", userdata=True,
@@ -159,7 +194,17 @@ LOGSTORES = Step("logstores.xml", "/logstores", (
 ), setting="logs")
 
 #: The steps of an activity task after its module document, in Moodle's order.
-ACTIVITY_STEPS = (ROLES, FILTERS, COMMENTS, CALENDAR, ACTIVITY_GRADES, ACTIVITY_COMPLETION, LOGSTORES)
+#: Advanced grading (modules that support it: assign, forum): the activity's grading areas.
+#: A definition (a rubric, a marking guide) and its filled-in instances are not declared yet:
+#: its hook says so.
+ACTIVITY_GRADING = Step("grading.xml", "/areas", (
+    Element("area", "grading_areas", kind="grading_area", fixed={"contextid": CONTEXT},
+            hook="grading_area"),
+    Element("area/definitions/definition", None, hook="grading_definition"),
+))
+
+ACTIVITY_STEPS = (ROLES, FILTERS, COMMENTS, CALENDAR, ACTIVITY_GRADES, ACTIVITY_GRADING,
+                  ACTIVITY_COMPLETION, LOGSTORES)
 #: The steps of the course task, in Moodle's order (enrolments and members need users).
 COURSE_STEPS = (COURSE_XML, ENROLMENTS, GROUP_MEMBERS, ROLES, FILTERS, COMMENTS, CALENDAR)
 

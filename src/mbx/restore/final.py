@@ -8,7 +8,9 @@ the second pass, after the activities that use them).
 
 from __future__ import annotations
 
+import base64
 import posixpath
+import re
 from typing import Any
 
 from mbx.moodle2 import structure
@@ -26,6 +28,9 @@ def finish(engine, plan) -> None:
     completion.restore_course_completion(engine, plan)
     _sequences(engine, plan)
     _missing_sections(engine)
+    if plan.info.type == "activity":
+        _made_sections(engine)
+    _weeks_end_date(engine)
     _availability(engine)
     _links(engine)
     if engine.setting_on("logs"):
@@ -40,13 +45,26 @@ def finish(engine, plan) -> None:
 
 def _sequences(engine, plan) -> None:
     by_section: dict[int, list[str]] = {}
+    touched: set[int] = set()
     for activity in plan.activities:
         cm = engine.ids.get("course_module", activity.moduleid)
         row = engine.cm_pending.get(cm) if cm else None
         if row is not None:
             by_section.setdefault(row["section"], []).append(str(cm))
+            if not _module_added(engine, row.get("module")):
+                touched.add(row["section"])  # Moodle restores the module: adding it stamps the section
     for section, cms in by_section.items():
-        engine.update("course_sections", section, sequence=",".join(cms), timemodified=engine.now)
+        if section in touched:
+            engine.update("course_sections", section, sequence=",".join(cms), timemodified=engine.now)
+        else:
+            engine.update("course_sections", section, sequence=",".join(cms))
+
+
+def _module_added(engine, module: Any) -> bool:
+    """Whether the engine added the module to the target (for an activity kept raw, which
+    Moodle skips)."""
+    span = engine.created("modules")
+    return span is not None and module is not None and span[0] <= _int(module) <= span[1]
 
 
 def _missing_sections(engine) -> None:
@@ -57,6 +75,39 @@ def _missing_sections(engine) -> None:
                                                     "timemodified": engine.now, "sequence": None,
                                                     "summaryformat": 0, "visible": 1})
             engine.sections_written.append((number, new))
+
+
+def _made_sections(engine) -> None:
+    """An activity backup's course has only the sections the restore made, as Moodle's
+    course creation makes them: no summary format, no sequence until a module joins."""
+    mark = engine.target.mark
+    for row_id, sequence in engine.query(f"SELECT id, sequence FROM {engine.t('course_sections')} "
+                                         f"WHERE course = {mark}", (engine.course_id,)):
+        engine.update("course_sections", row_id, summaryformat=0, sequence=sequence or None)
+
+
+WEEK = 7 * 24 * 3600
+
+
+def _weeks_end_date(engine) -> None:
+    """format_weeks' automatic end date: the end of the course's last week (its last
+    section's, at least the first's), counted in whole weeks from the start date.
+
+    Moodle counts the weeks in the site's timezone, so a course spanning a daylight saving
+    change ends an hour off from this count (in UTC)."""
+    mark = engine.target.mark
+    found = engine.query(f"SELECT format, startdate FROM {engine.t('course')} WHERE id = {mark}",
+                         (engine.course_id,))
+    if not found or found[0][0] != "weeks":
+        return
+    option = engine.query(f"SELECT value FROM {engine.t('course_format_options')} WHERE courseid = {mark} "
+                          f"AND format = 'weeks' AND sectionid = 0 AND name = 'automaticenddate'",
+                          (engine.course_id,))
+    if not option or option[0][0] != "1":
+        return
+    last = engine.query(f"SELECT MAX(section) FROM {engine.t('course_sections')} WHERE course = {mark}",
+                        (engine.course_id,))[0][0] or 0
+    engine.update("course", engine.course_id, enddate=_int(found[0][1]) + max(_int(last), 1) * WEEK)
 
 
 def _created_rows(engine, table: str, columns: tuple[str, ...], where: str,
@@ -101,6 +152,65 @@ def _links(engine) -> None:
                         changed[column] = decoded
             if changed:
                 engine.update(table, row_id, **changed)
+    # block_html decodes the links of its text inside configdata (base64 of a PHP
+    # serialized object): every string is decoded and its length recounted.
+    for row_id, config in _created_rows(engine, "block_instances", ("configdata",),
+                                        "blockname = 'html' AND configdata IS NOT NULL AND configdata <> ''"):
+        try:
+            serialized = base64.b64decode(config, validate=True)
+        except ValueError:
+            continue
+        if b"$@" not in serialized:
+            continue
+        decoded = _map_serialized_strings(serialized, lambda text: decode_links(
+            text, rules, engine.ids, target_root, source_root) if "$@" in text else text)
+        if decoded is not None and decoded != serialized:
+            engine.update("block_instances", row_id, configdata=base64.b64encode(decoded).decode("ascii"))
+
+
+_SERIAL_HEAD = re.compile(rb"([sOaidbN])(?::(-?[\d.E+-]+))?[:;]")
+
+
+def _map_serialized_strings(data: bytes, change) -> bytes | None:
+    """``data`` (PHP ``serialize`` output) with every string value passed through ``change``;
+    None if it does not parse. Strings are walked by their byte lengths, never searched."""
+    out, i = [], 0
+    while i < len(data):
+        if data[i:i + 1] in (b"}", b";"):
+            out.append(data[i:i + 1])
+            i += 1
+            continue
+        head = _SERIAL_HEAD.match(data, i)
+        if head is None:
+            return None
+        kind = head[1]
+        if kind == b"s":
+            length = int(head[2])
+            start = head.end() + 1  # the opening quote
+            raw = data[start:start + length]
+            if data[head.end():start] != b'"' or data[start + length:start + length + 2] != b'";':
+                return None
+            text = change(raw.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+            out.append(b's:%d:"%s";' % (len(text), text))
+            i = start + length + 2
+        elif kind == b"O":
+            length = int(head[2])
+            end = head.end() + 1 + length + 2  # "name":
+            close = data.index(b"{", end) + 1
+            out.append(data[i:close])
+            i = close
+        elif kind == b"a":
+            close = data.index(b"{", head.end()) + 1
+            out.append(data[i:close])
+            i = close
+        elif kind == b"N":
+            out.append(b"N;")
+            i = head.end()
+        else:  # i, d, b: the value runs to its semicolon
+            close = data.index(b";", head.start()) + 1
+            out.append(data[i:close])
+            i = close
+    return b"".join(out)
 
 
 def _files(engine) -> None:
@@ -149,7 +259,7 @@ def _files(engine) -> None:
             "pathnamehash": pathname_hash(context, component, area, itemid, filepath, filename),
             "contextid": context, "component": component, "filearea": area, "itemid": itemid,
             "filepath": filepath, "filename": filename, "userid": user,
-            "filesize": _int(record.get("filesize")), "mimetype": guess_mimetype(filename),
+            "filesize": _int(record.get("filesize")), "mimetype": record.get("mimetype") or guess_mimetype(filename),
             "status": 0, "source": record.get("source"), "author": record.get("author"),
             "license": record.get("license"), "timecreated": engine.now, "timemodified": engine.now,
             "sortorder": sortorder if sortorder > 0 else 0, "referencefileid": None})

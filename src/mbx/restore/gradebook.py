@@ -37,6 +37,7 @@ from typing import Any
 
 from mbx.moodle2 import schema
 from mbx.moodle2.grades import ACTIVITY_GRADE_HISTORY, GRADE_HISTORY, GRADEBOOK
+from mbx.moodle2.structure import SESSION_USER
 from mbx.moodle2.modules import declaration
 from mbx.restore.engine import Task
 from mbx.restore.hooks.gradebook import FROM_GRADEBOOK
@@ -55,7 +56,7 @@ def restore_gradebook(engine, plan) -> None:
         engine.course_grade_category()  # Moodle's after_execute makes it even for an empty file
         _settle(engine)
     _activity_histories(engine, plan)
-    _restore_histories(engine)
+    _restore_histories(engine, _activity_order(engine, plan))
     engine.run_step(GRADE_HISTORY, task)
 
 
@@ -129,32 +130,62 @@ def _setting(info, name: str) -> bool:
 
 # -- history rows of the restore's own writes --------------------------------------------
 
-def _restore_histories(engine) -> None:
+def _activity_order(engine, plan) -> dict[tuple[str, int], int]:
+    """(module name, new instance) -> the activity's place in ``moodle_backup.xml``, the
+    order Moodle restores activities (and inserts their grade items) in."""
+    places = {engine.ids.get("course_module", activity.moduleid): place
+              for place, activity in enumerate(plan.info.activities)}
+    mark = engine.target.mark
+    found = engine.query(f"SELECT cm.id, cm.instance, m.name FROM {engine.t('course_modules')} cm "
+                         f"JOIN {engine.t('modules')} m ON m.id = cm.module WHERE cm.course = {mark}",
+                         (engine.course_id,))
+    return {(name, int(instance)): places[cm] for cm, instance, name in found if cm in places}
+
+
+def _restore_histories(engine, order: dict[tuple[str, int], int]) -> None:
     if engine.grade_category is None or engine.ids.get(FROM_GRADEBOOK, 1):
         return
-    restorer = engine.settings.restorer
+    user = SESSION_USER
     mark = engine.target.mark
-    category, = _rows(engine, "grade_categories", f"id = {mark}", (engine.grade_category,))
+    made = getattr(engine, "grade_made", None) or {}
+    category = made.get("grade_categories") or _rows(
+        engine, "grade_categories", f"id = {mark}", (engine.grade_category,))[0]
     first = dict(category, depth=0, path=None)
-    _history(engine, "grade_categories", first, 1, "system", restorer)
-    _history(engine, "grade_categories", category, 2, "system", restorer)
+    _history(engine, "grade_categories", first, 1, "system", user)
+    _history(engine, "grade_categories", category, 2, "system", user)
     span = engine.created("grade_items")
     if span is None:
         return
-    for item in _rows(engine, "grade_items", f"courseid = {mark} AND id BETWEEN {mark} AND {mark} "
-                      "AND itemtype IN ('course', 'mod')", (engine.course_id, *span)):
+    highest = 1  # the course item's sortorder when the first activity item made it
+    items = _rows(engine, "grade_items", f"courseid = {mark} AND id BETWEEN {mark} AND {mark} "
+                  "AND itemtype IN ('course', 'mod')", (engine.course_id, *span))
+    items.sort(key=lambda item: (item["itemtype"] != "course", order.get(
+        (item["itemmodule"], _int(item["iteminstance"])), len(order)), item["id"]))
+    for item in items:
         if item["itemtype"] == "course":
-            _history(engine, "grade_items", item, 1, "system", restorer)
+            _history(engine, "grade_items", made.get("grade_items", item), 1, "system", user)
         else:
-            _history(engine, "grade_items", item, 1, "restore", restorer)
-            _history(engine, "grade_items", item, 2, "restore", restorer)
+            # grade_item::insert puts the item last, then the backup's sortorder is
+            # written back (an update, which follows the insert's force_regrading).
+            # Both before the gradebook step moves the item into its own category.
+            placed = dict(item, categoryid=engine.grade_category)
+            _history(engine, "grade_items", dict(placed, sortorder=highest + 1), 1, "restore", user)
+            _history(engine, "grade_items", dict(placed, needsupdate=1), 2, "restore", user)
+            highest = max(highest, _int(item["sortorder"]) or 0)
     grades = engine.created("grade_grades")
     if grades is None:
         return
     for grade in _rows(engine, "grade_grades",
                        f"id BETWEEN {mark} AND {mark} AND itemid IN (SELECT id FROM {engine.t('grade_items')} "
                        f"WHERE courseid = {mark} AND itemtype = 'mod')", (*grades, engine.course_id)):
-        _history(engine, "grade_grades", grade, 1, "restore", restorer)
+        _history(engine, "grade_grades", grade, 1, "restore", user)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _rows(engine, table: str, where: str, params: tuple) -> list[dict[str, Any]]:

@@ -51,7 +51,7 @@ MODULE = Module(
              defaults={"variant": "1", "maxfraction": "1"}, hook="quiz_question_attempt"),
      Element(f"{_ATTEMPT}/steps/step", "question_attempt_steps", kind="question_attempt_step",
              userdata=True, grouped=True, parents={"questionattemptid": "question_attempt"},
-             refs={"userid": ref("user", Missing.NULL)}, hook="quiz_attempt_step",
+             refs={"userid": ref("user")}, hook="quiz_attempt_step",
              files=("question/response_attachments", "question/response_answer"),
              files_by="question_attempt_step"),
      Element(f"{_ATTEMPT}/steps/step/response/variable", None, userdata=True)),

@@ -12,11 +12,15 @@ submodule named after it (``hooks/quiz.py``), registered with :func:`hook`.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 from typing import Any, Callable
 
-from mbx.moodle2.structure import BLOCK_LEVEL, MODULE_LEVEL, SESSION_USER, USER_LEVEL
+from mbx.moodle2 import schema
+from mbx.moodle2.structure import (BLOCK_LEVEL, COURSE_FORMAT_DEFAULTS, DEFAULT_ENROL_INSTANCES,
+                                    INSTALLED_FORMATS, LOG_OBJECT_KINDS, MODULE_LEVEL, SESSION_USER,
+                                    USER_LEVEL)
 
 __all__ = ["HOOKS"]
 
@@ -119,8 +123,9 @@ def tag(run, element, record, row, state) -> bool:
     key = f"{component}:{itemtype}:{item}:{tag_id}"
     if run.ids.get("tag_instance", key) is not None:
         return False
+    # add_item_tag numbers an item's tags from 1 (its max + 1); a user's set_item_tags from 0.
     ordering_key = f"{component}:{itemtype}:{item}"
-    ordering = run.ids.get("tag_ordering", ordering_key, -1) + 1
+    ordering = run.ids.get("tag_ordering", ordering_key, -1 if kind == "user" else 0) + 1
     run.ids.set("tag_ordering", ordering_key, ordering)
     context = state.task.context
     if kind == "user":
@@ -153,6 +158,7 @@ def group_member(run, element, record, row, state) -> bool:
     if run.ids.get("group_member", key) is not None:
         return False
     run.ids.set("group_member", key, 1)
+    run.update("groups", row["groupid"], timemodified=run.now)  # groups_add_member touches the group
     return True
 
 
@@ -217,9 +223,19 @@ def course(run, element, record, row, state) -> bool:
     if row.get("format") == "scorm":
         row["format"] = "singleactivity"
     run.course_format = row.get("format") or "topics"
+    # A pre-3.3 weeks or topics course kept sections beyond numsections as orphans: the
+    # format's restore plugin hides them (after_restore_course), when moodle_backup.xml
+    # names the course's format as the original one (backups since 2.7 do).
+    run.legacy_numsections = (_int(record["numsections"]) if record.get("numsections") not in (None, "")
+                              and run.course_format in ("weeks", "topics")
+                              and run.info.original_course_format == run.course_format else None)
+    if not state.task.userinfo:
+        default_enrol_instances(run)
+    options_format = run.course_format if run.course_format in INSTALLED_FORMATS else "topics"
     for name in LEGACY_FORMAT_FIELDS:
         if record.get(name) not in (None, ""):
-            run.format_option(0, run.course_format, name, record[name])
+            run.format_option(0, options_format, name, record[name])
+    run.format_defaults = (options_format, COURSE_FORMAT_DEFAULTS.get(options_format, {}))
     return True
 
 
@@ -245,15 +261,113 @@ def custom_field(run, element, record, row, state) -> bool:
 @hook
 def section(run, element, record, row, state) -> bool:
     number = _int(record.get("number"))
+    defaults = getattr(run, "format_defaults", None)
+    if defaults is not None:
+        # course.xml is done: its format options the backup left out take their defaults
+        run.format_defaults = None
+        for name, value in defaults[1].items():
+            run.format_option(0, defaults[0], name, value)
     if run.ids.get("section_number", number) is not None:
         return False  # two sections with one number: Moodle finds the first and fills it
     row["timemodified"] = row.get("timemodified") or 0
-    if not row.get("availability"):
-        row["availability"] = None
+    limit = getattr(run, "legacy_numsections", None)
+    if limit is not None and number > limit:
+        row["visible"] = 0  # orphaned in the original course (beyond numsections): hidden
     row["id"] = run.target.new_id("course_sections")
+    run.legacy_availability = None
+    row["availability"] = row.get("availability") or _legacy_availability(
+        run, "course_sections", row["id"], record, section=True)
+    if row["availability"] and run.legacy_availability is not None:
+        row["timemodified"] = run.now  # the converted tree is written by a section update
     run.ids.set("section_number", number, row["id"])
     run.sections_written.append((number, row["id"]))
     return True
+
+
+# -- pre-2.7 availability ---------------------------------------------------------------
+#
+# A backup from before availability trees keeps a section's or module's conditions in
+# fields (dates, group members only, the section's grouping) and in availability and
+# availability_field records; Moodle turns them into a tree (core_availability's info
+# legacy conversion): the fields' conditions first, then each profile-field condition as
+# read, then the grade and completion conditions. Ids stay old here: the final task maps
+# them with every other tree's.
+
+def _legacy_availability(run, table: str, row_id: int, record: dict, section: bool) -> str | None:
+    show = bool(_int(record.get("showavailability")))
+    base: list[tuple[dict, bool]] = []
+    grouping = _int(record.get("groupingid"))
+    if (section and grouping) or (not section and _int(record.get("groupmembersonly"))):
+        base.append(({"type": "grouping", "id": grouping} if grouping else {"type": "group"}, False))
+    if _int(record.get("availablefrom")):
+        base.append(({"type": "date", "d": ">=", "t": _int(record["availablefrom"])}, show))
+    if _int(record.get("availableuntil")):
+        base.append(({"type": "date", "d": "<", "t": _int(record["availableuntil"])}, False))
+    run.legacy_availability = {"table": table, "id": row_id, "show": show, "base": base,
+                               "fields": [], "conditions": []}
+    return _legacy_tree(run.legacy_availability)
+
+
+def _legacy_tree(legacy: dict) -> str | None:
+    parts = legacy["base"] + legacy["fields"] + legacy["conditions"]
+    if not parts:
+        return None
+    return json.dumps({"op": "&", "showc": [shown for _, shown in parts],
+                       "c": [condition for condition, _ in parts]}, separators=(",", ":"))
+
+
+def _number(value: Any) -> int | float:
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
+def _legacy_add(run, kind: str, condition: dict) -> None:
+    legacy = run.legacy_availability
+    legacy[kind].append((condition, legacy["show"]))
+    stamp = {"timemodified": run.now} if legacy["table"] == "course_sections" else {}
+    run.update(legacy["table"], legacy["id"], availability=_legacy_tree(legacy), **stamp)
+
+
+@hook
+def legacy_availability(run, element, record, row, state) -> bool:
+    """A grade or completion condition of the old format."""
+    if getattr(run, "legacy_availability", None) is None:
+        return False
+    if _int(record.get("sourcecmid")):
+        condition = {"type": "completion", "cm": _int(record["sourcecmid"]),
+                     "e": _int(record.get("requiredcompletion"))}
+    elif _int(record.get("gradeitemid")):
+        condition = {"type": "grade", "id": _int(record["gradeitemid"])}
+        for leaf, key in (("grademin", "min"), ("grademax", "max")):
+            if record.get(leaf) not in (None, "", "0"):
+                condition[key] = _number(record[leaf])
+    else:
+        return False
+    _legacy_add(run, "conditions", condition)
+    return False
+
+
+@hook
+def legacy_availability_field(run, element, record, row, state) -> bool:
+    """A user profile condition of the old format (a custom field must exist here)."""
+    if getattr(run, "legacy_availability", None) is None:
+        return False
+    condition: dict[str, Any] = {"type": "profile", "op": record.get("operator") or ""}
+    if record.get("userfield") not in (None, ""):
+        condition["sf"] = record["userfield"]
+    else:
+        name, kind = record.get("customfield"), record.get("customfieldtype")
+        if not name or not kind:
+            return False
+        mark = run.target.mark
+        if not run.query(f"SELECT id FROM {run.t('user_info_field')} WHERE shortname = {mark} "
+                         f"AND datatype = {mark}", (name, kind)):
+            return False
+        condition["cf"] = name
+    if condition["op"] not in ("isempty", "isnotempty"):
+        condition["v"] = record.get("value") or ""
+    _legacy_add(run, "fields", condition)
+    return False
 
 
 @hook
@@ -273,11 +387,12 @@ def module(run, element, record, row, state) -> bool:
             row["idnumber"] = ""
         else:
             run.ids.set("cm_idnumber", idnumber, 1)
-    if not row.get("availability"):
-        row["availability"] = None
     if not row.get("lang"):
         row["lang"] = None  # an empty forced language is no forced language
     row["id"] = run.target.new_id("course_modules")
+    run.legacy_availability = None
+    row["availability"] = row.get("availability") or _legacy_availability(
+        run, "course_modules", row["id"], record, section=False)
     task.module = row["id"]
     task.context, task.context_path = run.new_context(MODULE_LEVEL, row["id"], run.course_context_path)
     run.cm_pending[row["id"]] = row
@@ -290,28 +405,52 @@ def module(run, element, record, row, state) -> bool:
 ENABLED_ENROL_PLUGINS = frozenset({"manual", "guest", "self", "cohort"})
 
 
-#: The guest instance ``enrol_guest`` adds, whatever the backup's said.
-GUEST_DEFAULTS = {"status": 1, "password": "", "roleid": 0, "expirythreshold": 0, "expirynotify": 0,
-                  "enrolperiod": 0, "enrolstartdate": 0, "enrolenddate": 0, "notifyall": 0}
-GUEST_CLEARED = ("name", "cost", "currency", *(f"customint{n}" for n in range(1, 9)),
-                 "customchar1", "customchar2", "customchar3", "customdec1", "customdec2",
-                 "customtext1", "customtext2", "customtext3", "customtext4")
+#: Plugins that allow one instance per course: a second backup instance maps onto the first.
+SINGLE_INSTANCE_ENROL = frozenset({"manual", "guest"})
+
+
+def default_enrol_instances(run) -> None:
+    """The default instances of a new course (``enrol_course_updated``), for a restore
+    that brings no enrolment methods."""
+    mark = run.target.mark
+    for defaults in DEFAULT_ENROL_INSTANCES:
+        row = dict(defaults, courseid=run.course_id, sortorder=run.next_enrol_sortorder(),
+                   enrolperiod=0, enrolstartdate=0, enrolenddate=0, expirynotify=0, notifyall=0,
+                   timecreated=run.now, timemodified=run.now)
+        role = row.pop("roleid")
+        found = run.query(f"SELECT id FROM {run.t('role')} WHERE shortname = {mark}", (role,)) if role else ()
+        row["roleid"] = found[0][0] if found else 0
+        run.ids.set("enrol_instance", row["enrol"], run.insert("enrol", row))
 
 
 @hook
 def enrol(run, element, record, row, state) -> bool:
     plugin = row.get("enrol")
+    if not state.task.userinfo:
+        run.ids.set("enrol", record.get("id"), 0)  # the course keeps its default instances
+        return False
     if plugin not in ENABLED_ENROL_PLUGINS:
         run.ids.set("enrol", record.get("id"), 0)
         run.report.warn("enrolnotpermitted", f"enrolment method {plugin!r} is not enabled: "
                         "its instance and enrolments are not restored", state.member)
         return False
+    if plugin in SINGLE_INSTANCE_ENROL:
+        existing = run.ids.get("enrol_instance", plugin)
+        if existing is not None:
+            run.ids.set("enrol", record.get("id"), existing if plugin == "manual" else 0)
+            return False
     row["sortorder"] = run.next_enrol_sortorder()
+    for column in ("timecreated", "timemodified"):
+        if row.get(column) in (None, ""):
+            row[column] = run.now
+    if plugin == "guest" and row.get("password") is None:
+        row["password"] = ""
+    row["id"] = run.target.new_id("enrol")
+    run.ids.set("enrol_instance", plugin, row["id"])
     if plugin == "guest":
-        # enrol_guest restores no settings: the course gets the plugin's default instance.
-        row.update(GUEST_DEFAULTS)
-        for column in GUEST_CLEARED:
-            row[column] = None
+        run.ids.set("enrol", record.get("id"), 0)  # guest access has no enrolments to restore
+        run.write("enrol", row)
+        return False
     return True
 
 
@@ -406,15 +545,51 @@ def event(run, element, record, row, state) -> bool:
 
 @hook
 def grade_item(run, element, record, row, state) -> bool:
+    """``grade_item::insert('restore')``: in the course category, stamped with the restore time."""
+    made = run.grade_category is None
     row["categoryid"] = run.course_grade_category()
+    if made:
+        # The course category and item as made, before gradebook.xml updates them: what
+        # their history rows (written at the end, mbx.restore.gradebook) record.
+        run.grade_made = {table: _row(run, table, new) for table, new in (
+            ("grade_categories", run.grade_category), ("grade_items", run.course_grade_item))}
+    row["timecreated"] = row["timemodified"] = run.now
     run.ids.set("grade_item_category", record.get("id"), _int(record.get("categoryid")))
     idnumber = row.get("idnumber") or ""
-    if idnumber:
-        if run.ids.get("gi_idnumber", idnumber) is not None:
-            row["idnumber"] = None
-        else:
-            run.ids.set("gi_idnumber", idnumber, 1)
+    if idnumber and run.ids.get("gi_idnumber", idnumber) is None:
+        run.ids.set("gi_idnumber", idnumber, 1)
+    else:
+        row["idnumber"] = None  # an empty idnumber is not kept either
     return True
+
+
+def _row(run, table: str, row_id: int) -> dict[str, Any]:
+    names = schema.table(table).column_names
+    listed = ", ".join(f'"{name}"' for name in names)
+    found = run.query(f"SELECT {listed} FROM {run.t(table)} WHERE id = {run.target.mark}", (row_id,))
+    return dict(zip(names, found[0]))
+
+
+@hook
+def activity_grade(run, element, record, row, state) -> bool:
+    """``rawscaleid`` through get_mappingid(): no scale (NULL included) is false, stored 0."""
+    if row.get("rawscaleid") is None:
+        row["rawscaleid"] = 0
+    return True
+
+
+@hook
+def grading_area(run, element, record, row, state) -> bool:
+    row["component"] = f"mod_{state.task.modulename}"
+    return True
+
+
+@hook
+def grading_definition(run, element, record, row, state) -> bool:
+    run.report.warn("grading_definition_not_restored",
+                    f"an advanced grading definition ({record.get('method') or 'unknown method'}) "
+                    "is not restored: its area is, with no active form", state.member)
+    return False
 
 
 @hook
@@ -444,6 +619,9 @@ def log(run, element, record, row, state) -> bool:
     level = run.ids.entry("context_info", row["contextid"])
     if level is not None:
         row["contextlevel"], row["contextinstanceid"] = level
+    kind = LOG_OBJECT_KINDS.get(row.get("objecttable") or "")
+    if kind and _int(row.get("objectid")):
+        row["objectid"] = run.ids.get(kind, row["objectid"], row["objectid"])
     return True
 
 
@@ -482,6 +660,10 @@ TAGS = re.compile(r"<[^>]*>")
 WORD = re.compile(r"\S+")
 
 
+#: What ends a word in Moodle's ``count_words``: a close tag other than an inline one's, a <br>.
+WORD_BREAKS = re.compile(r"(</(?!(?:a|b|del|em|i|ins|s|small|span|strong|sub|sup|u)>)\w+>|<br>|<br\s*/>)")
+
+
 def _plain(message: str) -> str:
     """The text of an HTML message: tags become spaces, entities characters."""
     if "<" in message:
@@ -489,14 +671,18 @@ def _plain(message: str) -> str:
     return html.unescape(message) if "&" in message else message
 
 
+def _words(message: str) -> int:
+    """``count_words``: tags stripped (an inline tag inside a word leaves it one word)."""
+    return len(html.unescape(TAGS.sub("", WORD_BREAKS.sub(r"\1 ", message))).split())
+
+
 @hook
 def forum_post(run, element, record, row, state) -> bool:
     """Word and character counts recomputed from the message; the first post of a
     discussion becomes its ``firstpost``."""
     text = _plain(row.get("message") or "")
-    spaces, words = WORD.subn("", text)  # what is left is the whitespace between words
-    row["wordcount"] = words
-    row["charcount"] = len(text) - len(spaces)
+    row["wordcount"] = _words(row.get("message") or "")
+    row["charcount"] = len(text) - len(WORD.sub("", text))  # the characters that are not space
     row["id"] = run.target.new_id("forum_posts")
     if not _int(record.get("parent")) and row.get("discussion"):
         run.update("forum_discussions", row["discussion"], firstpost=row["id"])

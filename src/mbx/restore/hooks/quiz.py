@@ -21,6 +21,11 @@ RECODES = {1: {"_order": "question_answer"},
            3: {"_stemorder": "question"}}
 
 
+#: The quiz's default ``reviewmaxmarks`` (during, immediately after, later while open, after
+#: close), which a backup made before the setting existed gets.
+REVIEW_MAX_MARKS_DEFAULT = 0x10000 | 0x1000 | 0x100 | 0x10
+
+
 def _int(value: Any, default: int = 0) -> int:
     try:
         return int(value)
@@ -34,8 +39,10 @@ def quiz(run, element, record, row, state) -> bool:
         row["preferredbehaviour"] = "deferredfeedback"
     if "popup" in record and not record.get("browsersecurity"):
         row["browsersecurity"] = "securewindow" if _int(record.get("popup")) else "-"
-    if not row.get("browsersecurity"):
+    if row.get("browsersecurity") is None:
         row["browsersecurity"] = "-"
+    if record.get("reviewmaxmarks") in (None, ""):
+        row["reviewmaxmarks"] = REVIEW_MAX_MARKS_DEFAULT  # a backup from before 4.3
     row["id"] = run.target.new_id("quiz")
     layout: dict[str, tuple[int, int]] = {}
     if record.get("questions"):
@@ -84,13 +91,17 @@ def _legacy_reference(run, record: dict, row: dict, question: str, state) -> Non
         category = run.ids.get("question_category", category_old) if _int(category_old) else None
         if category is None and random is not None:
             category = random[0]
-        including = record.get("includingsubcategories")
-        if including in (None, "") and random is not None:
-            including = random[1] or 0
+        including: Any = record.get("includingsubcategories")
+        if including not in (None, ""):
+            including = str(_int(including))  # the 3.x slot's own field, kept as text
+        elif random is not None:
+            including = bool(_int(random[1]))  # the random question's questiontext: a boolean
+        else:
+            including = "0"
         bank = getattr(run, "question_bank", None)
         where = run.ids.get("question_random_context", question) or \
             (bank.category_context.get(category) if bank and category else None) or run.course_context
-        condition = {"questioncategoryid": str(category or 0), "includingsubcategories": str(_int(including))}
+        condition = {"questioncategoryid": str(category or 0), "includingsubcategories": including}
         reference = run.insert("question_set_references", {
             "usingcontextid": context, "component": "mod_quiz", "questionarea": "slot",
             "itemid": row["id"], "questionscontextid": where,
@@ -137,8 +148,24 @@ def quiz_set_reference(run, element, record, row, state) -> bool:
     except ValueError:
         condition = None
     if isinstance(condition, dict):
+        if "filter" not in condition and "questioncategoryid" in condition:
+            condition = _filter_of_legacy(condition)
         row["filtercondition"] = _encode(_remap_filter(run, condition, row.get("questionscontextid")))
     return True
+
+
+def _filter_of_legacy(condition: dict) -> dict:
+    """A 4.0-4.2 set reference's condition in the 4.3 filter form (Moodle converts the
+    ones it reads from a backup; the ones it makes from 3.x random questions stay legacy)."""
+    category = str(condition.get("questioncategoryid"))
+    converted: dict[str, Any] = {"filter": {"category": {
+        "jointype": 1, "values": [category],
+        "filteroptions": {"includesubcategories": condition.get("includingsubcategories")}}}}
+    if condition.get("tags"):
+        converted["filter"]["qtagids"] = {
+            "jointype": 1, "values": [str(tag).split(",", 1)[0] for tag in condition["tags"]]}
+    converted.update(cat=f"{category},0", tabname="questions", qpage=0, qperpage=100, jointype=2)
+    return converted
 
 
 def _remap_filter(run, condition: dict, context: Any) -> dict:
@@ -192,6 +219,11 @@ def quiz_attempt(run, element, record, row, state) -> bool:
             attempt["state"] = "finished" if _int(record.get("timefinish")) else "inprogress"
         if attempt.get("layout") is None:
             attempt["layout"] = ""
+        if attempt.get("timecheckstate") is None:
+            attempt["timecheckstate"] = 0
+        if attempt.get("gradednotificationsenttime") is None:
+            # a backup from before the column: the notification counts as sent at the finish
+            attempt["gradednotificationsenttime"] = attempt.get("timefinish")
     run.quiz_state["attempt"] = (record.get("id"), attempt)
     return True
 
