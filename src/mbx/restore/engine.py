@@ -72,6 +72,9 @@ __all__ = ["Engine", "Settings", "Task"]
 BATCH = 500
 #: Bytes of a raw member per row of ``mbx_raw_members``.
 RAW_CHUNK = 1 << 20
+#: ``modules.search`` of a module row mbx added for an activity it keeps raw: the
+#: module is not installed, and later restores must not count it as if it were.
+ADDED_MODULE = "mbx:not-installed"
 #: Records between two checks of the cancel token.
 CHECK_EVERY = 512
 
@@ -314,7 +317,7 @@ class Engine:
                 self.module_ids[name] = found[0][0]
             else:
                 self.module_ids[name] = self.insert("modules", {"name": name, "cron": 0, "lastcron": 0,
-                                                                "search": "", "visible": 0})
+                                                                "search": ADDED_MODULE, "visible": 0})
                 self.report.warn("missing_module", f"the target has no module {name!r}: "
                                  "added to its modules, hidden, and the activity kept raw")
         return self.module_ids[name]

@@ -31,7 +31,7 @@ from mbx.moodle2.modules import declaration
 from mbx.progress import Monitor, as_monitor
 from mbx.restore import final, questions
 from mbx.restore import users as user_matching
-from mbx.restore.engine import OWNED_TABLES, Engine, Settings, Task
+from mbx.restore.engine import ADDED_MODULE, OWNED_TABLES, Engine, Settings, Task
 from mbx.restore.idmap import IdMap
 from mbx.restore.pool import FilePool
 from mbx.restore.report import RestoreReport
@@ -282,8 +282,15 @@ class CoursePlan:
         questions.restore_question_bank(engine, self.source, self.root_task)
 
     def _tasks_folders(self) -> list[str]:
+        """The folders of the tasks whose references count: the course, the sections,
+        and the activities of modules the target has (Moodle plans no task for the
+        others, so what only they refer to does not come along)."""
+        installed = {name for name, in self.engine.query(
+            f"SELECT name FROM {self.engine.t('modules')} WHERE search <> {self.engine.target.mark}",
+            (ADDED_MODULE,))}
         folders = ["course/"] + [entry.directory + "/" for entry in self.sections]
-        folders += [activity.directory + "/" for activity in self.activities]
+        folders += [activity.directory + "/" for activity in self.activities
+                    if activity.modulename in installed]
         return folders
 
     def _load_inforefs(self) -> None:
