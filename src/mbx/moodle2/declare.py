@@ -18,6 +18,10 @@ element, and the *elements* under that root whose records become rows. Each
   their ``itemid`` maps through (none: the itemid is kept, normally 0);
 * ``userdata``: restored only with user data;
 * ``defaults``: values for columns the record leaves out;
+* ``required``: columns that must end up holding an id (not empty, not 0) for the
+  record to be restored (a role mapped to none, an unmapped parent);
+* ``unique``: columns whose values identify the row: a second record with the same
+  values is left out, as Moodle reuses the row it finds;
 * ``hook`` (with ``args``): the name of a function for what data cannot say.
 
 Restore reads these forwards (path → rows), the transforms read which fields are
@@ -93,6 +97,8 @@ class Element(msgspec.Struct, frozen=True):
     userdata: bool = False
     grouped: bool = False
     defaults: Mapping[str, str] = {}             # values for columns the record lacks
+    required: tuple[str, ...] = ()               # columns that must hold an id, or no row
+    unique: tuple[str, ...] = ()                 # a second row with these values is left out
     hook: str | None = None
     args: tuple[str, ...] = ()                   # what the hook is told (a tag area, ...)
 

@@ -19,9 +19,9 @@ GRADEBOOK = Step("gradebook.xml", "/gradebook", (
             userdata=True, parents={"itemid": "grade_item"},
             refs={"userid": ref("user", Missing.SKIP), "usermodified": ref("user", Missing.NULL),
                   "rawscaleid": ref("scale", Missing.NULL)},
-            dates=("locktime",), hook="gradebook_grade"),
+            dates=("locktime",), required=("itemid",), unique=("itemid", "userid")),
     Element("grade_letters/grade_letter", "grade_letters", fixed={"contextid": COURSE_CONTEXT},
-            hook="grade_letter"),
+            unique=("contextid", "lowerboundary", "letter")),
     Element("grade_settings/grade_setting", "grade_settings", fixed={"courseid": COURSE},
             hook="gradebook_setting"),
 ))
@@ -55,12 +55,12 @@ COURSE_COMPLETION = Step("completion.xml", "/course_completion", (
             "course_completion_crit_compl", userdata=True,
             parents={"criteriaid": "course_completion_criteria"},
             refs={"userid": ref("user", Missing.SKIP)}, fixed={"course": COURSE},
-            hook="completion_criterion_done"),
+            required=("criteriaid",), unique=("criteriaid", "userid")),
     Element("course_completions", "course_completions", userdata=True,
             refs={"userid": ref("user", Missing.SKIP)}, fixed={"course": COURSE},
             hook="course_completion"),
     Element("course_completion_aggr_methd", "course_completion_aggr_methd", fixed={"course": COURSE},
-            hook="completion_aggregation"),
+            unique=("course", "criteriatype")),
 ))
 
 __all__ = ["ACTIVITY_GRADE_HISTORY", "COURSE_COMPLETION", "GRADEBOOK", "GRADEBOOK_DATES", "GRADE_HISTORY"]

@@ -171,6 +171,15 @@ _INFORMATION_DATES = ("backup_date", "original_course_startdate", "original_cour
 _DETAIL_DATES = ("executiontime",)
 
 
+def as_int(value: Any, default: Any = 0) -> Any:
+    """A value as the XML holds it (text) as an ``int``; ``default`` when it is absent,
+    empty or not a whole number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
 def as_unix_time(value: Any) -> int | None:
     """A date as the XML holds it (decimal seconds) as an ``int``; ``None`` when
     absent, empty or not a number (``"$@NULL@$"`` arrives as ``None`` already)."""

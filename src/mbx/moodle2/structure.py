@@ -42,7 +42,8 @@ GROUP_MEMBERS = Step("groups.xml", "/groups", (
     Element("group", None, hook="group_again"),
     Element("group/group_members/group_member", "groups_members", userdata=True,
             parents={"groupid": "group"}, refs={"userid": ref("user", Missing.SKIP)},
-            fixed={"timeadded": NOW, "component": "", "itemid": 0}, hook="group_member"),
+            fixed={"timeadded": NOW, "component": "", "itemid": 0}, unique=("groupid", "userid"),
+            hook="group_member"),
 ), setting="groups")
 
 SCALES = Step("scales.xml", "/scales_definition", (
@@ -99,7 +100,7 @@ ENROLMENTS = Step("enrolments.xml", "/enrolments", (
     Element("enrols/enrol/user_enrolments/enrolment", "user_enrolments", userdata=True,
             parents={"enrolid": "enrol"}, refs={"userid": ref("user", Missing.SKIP)},
             fixed={"modifierid": SESSION_USER, "timecreated": NOW, "timemodified": NOW},
-            hook="user_enrolment"),
+            required=("enrolid",), unique=("enrolid", "userid"), hook="user_enrolment"),
 ))
 
 #: ``roles.xml`` of the course, of each activity and of each block: in the task's context.
@@ -108,11 +109,11 @@ ROLES = Step("roles.xml", "/roles", (
             refs={"roleid": ref("role", Missing.SKIP), "userid": ref("user", Missing.SKIP)},
             fixed={"contextid": CONTEXT, "timemodified": NOW, "modifierid": SESSION_USER,
                    "component": "", "itemid": 0, "sortorder": 0},
-            hook="role_assignment"),
+            required=("roleid",), unique=("roleid", "contextid", "userid")),
     Element("role_overrides/override", "role_capabilities",
             refs={"roleid": ref("role", Missing.SKIP)},
             fixed={"contextid": CONTEXT, "timemodified": NOW, "modifierid": SESSION_USER},
-            hook="role_override"),
+            required=("roleid",), unique=("contextid", "roleid", "capability"), hook="role_override"),
 ))
 
 FILTERS = Step("filters.xml", "/filters", (
@@ -170,12 +171,13 @@ ACTIVITY_GRADES = Step("grades.xml", "/activity_gradebook", (
                   "rawscaleid": ref("scale", Missing.NULL)},
             files=("grade/feedback",), files_by="grade_grades", hook="activity_grade"),
     Element("grade_letters/grade_letter", "grade_letters", fixed={"contextid": CONTEXT},
-            hook="grade_letter"),
+            unique=("contextid", "lowerboundary", "letter")),
 ))
 
 ACTIVITY_COMPLETION = Step("completion.xml", "/completions", (
     Element("completion", "course_modules_completion", userdata=True,
-            fixed={"coursemoduleid": MODULE}, refs={"userid": "user"}, hook="completion"),
+            fixed={"coursemoduleid": MODULE}, refs={"userid": "user"},
+            unique=("coursemoduleid", "userid"), hook="completion"),
     Element("completionviews/completionview", "course_modules_viewed", userdata=True,
             fixed={"coursemoduleid": MODULE}, refs={"userid": ref("user", Missing.SKIP)}),
 ), setting="userscompletion")

@@ -433,7 +433,7 @@ class Engine:
             if self._records % CHECK_EVERY == 0:
                 self.monitor.check()
             row = self.build_row(compiled, record, state.task, state)
-            if row is None:
+            if row is None or not self.admissible(compiled.element, row):
                 return SKIP
             if compiled.hook is not None:
                 if compiled.hook(self, compiled.element, record, row, state) is False:
@@ -472,6 +472,19 @@ class Engine:
             if row.get(column) in (None, ""):
                 row[column] = value
         return row
+
+    def admissible(self, element: Element, row: dict) -> bool:
+        """``required`` columns hold ids, and no row with these ``unique`` values exists."""
+        for column in element.required:
+            if row.get(column) in EMPTY:
+                return False
+        if element.unique:
+            key = "|".join(str(row.get(column)) for column in element.unique)
+            kind = f"unique:{element.table}"
+            if self.ids.get(kind, key) is not None:
+                return False
+            self.ids.set(kind, key, 1)
+        return True
 
     def map_ref(self, reference: Ref, value: Any) -> Any:
         if value is None or value == "":
@@ -531,7 +544,7 @@ class Engine:
         compiled = self._compile(element)
         state = state or StepState("", task)
         row = self.build_row(compiled, record, task, state)
-        if row is None:
+        if row is None or not self.admissible(element, row):
             return None
         if compiled.hook is not None and compiled.hook(self, element, record, row, state) is False:
             return None

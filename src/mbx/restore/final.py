@@ -15,6 +15,7 @@ from typing import Any
 
 from mbx.moodle2 import structure
 from mbx.moodle2.modules import NAMES, declaration
+from mbx.moodle2.models import as_int
 from mbx.restore.engine import Task, decode_links, guess_mimetype, pathname_hash, remap_availability
 from mbx.restore.pool import EMPTY_SHA1
 
@@ -64,7 +65,7 @@ def _module_added(engine, module: Any) -> bool:
     """Whether the engine added the module to the target (for an activity kept raw, which
     Moodle skips)."""
     span = engine.created("modules")
-    return span is not None and module is not None and span[0] <= _int(module) <= span[1]
+    return span is not None and module is not None and span[0] <= as_int(module) <= span[1]
 
 
 def _missing_sections(engine) -> None:
@@ -107,7 +108,7 @@ def _weeks_end_date(engine) -> None:
         return
     last = engine.query(f"SELECT MAX(section) FROM {engine.t('course_sections')} WHERE course = {mark}",
                         (engine.course_id,))[0][0] or 0
-    engine.update("course", engine.course_id, enddate=_int(found[0][1]) + max(_int(last), 1) * WEEK)
+    engine.update("course", engine.course_id, enddate=as_int(found[0][1]) + max(as_int(last), 1) * WEEK)
 
 
 def _created_rows(engine, table: str, columns: tuple[str, ...], where: str,
@@ -225,7 +226,7 @@ def _files(engine) -> None:
         component = record.get("component") or ""
         area = record.get("filearea") or ""
         requested, kind = engine.file_kind(component, area)
-        itemid: Any = _int(record.get("itemid"))
+        itemid: Any = as_int(record.get("itemid"))
         if requested and kind:
             itemid = engine.ids.get(kind, record.get("itemid"))
             if itemid is None:
@@ -253,13 +254,13 @@ def _files(engine) -> None:
         if not _new_path(engine, context, component, area, itemid, filepath, filename):
             continue
         _directories(engine, context, component, area, itemid, filepath, user)
-        sortorder = _int(record.get("sortorder"))
+        sortorder = as_int(record.get("sortorder"))
         engine.insert("files", {
             "contenthash": contenthash,
             "pathnamehash": pathname_hash(context, component, area, itemid, filepath, filename),
             "contextid": context, "component": component, "filearea": area, "itemid": itemid,
             "filepath": filepath, "filename": filename, "userid": user,
-            "filesize": _int(record.get("filesize")), "mimetype": record.get("mimetype") or guess_mimetype(filename),
+            "filesize": as_int(record.get("filesize")), "mimetype": record.get("mimetype") or guess_mimetype(filename),
             "status": 0, "source": record.get("source"), "author": record.get("author"),
             "license": record.get("license"), "timecreated": engine.now, "timemodified": engine.now,
             "sortorder": sortorder if sortorder > 0 else 0, "referencefileid": None})
@@ -301,8 +302,3 @@ def _directories(engine, context, component, area, itemid, filepath, user) -> No
         path = posixpath.dirname(path.rstrip("/")).rstrip("/") + "/"
 
 
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0

@@ -39,6 +39,7 @@ from mbx.moodle2 import schema
 from mbx.moodle2.grades import ACTIVITY_GRADE_HISTORY, GRADE_HISTORY, GRADEBOOK
 from mbx.moodle2.structure import SESSION_USER
 from mbx.moodle2.modules import declaration
+from mbx.moodle2.models import as_int
 from mbx.restore.engine import Task
 from mbx.restore.hooks.gradebook import FROM_GRADEBOOK
 
@@ -160,7 +161,7 @@ def _restore_histories(engine, order: dict[tuple[str, int], int]) -> None:
     items = _rows(engine, "grade_items", f"courseid = {mark} AND id BETWEEN {mark} AND {mark} "
                   "AND itemtype IN ('course', 'mod')", (engine.course_id, *span))
     items.sort(key=lambda item: (item["itemtype"] != "course", order.get(
-        (item["itemmodule"], _int(item["iteminstance"])), len(order)), item["id"]))
+        (item["itemmodule"], as_int(item["iteminstance"], None)), len(order)), item["id"]))
     for item in items:
         if item["itemtype"] == "course":
             _history(engine, "grade_items", made.get("grade_items", item), 1, "system", user)
@@ -171,7 +172,7 @@ def _restore_histories(engine, order: dict[tuple[str, int], int]) -> None:
             placed = dict(item, categoryid=engine.grade_category)
             _history(engine, "grade_items", dict(placed, sortorder=highest + 1), 1, "restore", user)
             _history(engine, "grade_items", dict(placed, needsupdate=1), 2, "restore", user)
-            highest = max(highest, _int(item["sortorder"]) or 0)
+            highest = max(highest, as_int(item["sortorder"], None) or 0)
     grades = engine.created("grade_grades")
     if grades is None:
         return
@@ -180,12 +181,6 @@ def _restore_histories(engine, order: dict[tuple[str, int], int]) -> None:
                        f"WHERE courseid = {mark} AND itemtype = 'mod')", (*grades, engine.course_id)):
         _history(engine, "grade_grades", grade, 1, "restore", user)
 
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _rows(engine, table: str, where: str, params: tuple) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from mbx.moodle2.files import file_has_content
 from mbx.moodle2.information import read_information
 from mbx.moodle2.members import ACTIVITY_MEMBER, FILES, MOODLE_BACKUP, USERS
 from mbx.moodle2.modules import declaration
+from mbx.moodle2.models import as_int
 from mbx.progress import Monitor, as_monitor
 from mbx.restore import final, questions
 from mbx.restore import users as user_matching
@@ -220,7 +221,7 @@ class CoursePlan:
             if chosen is not None and self._section_number(entry) in chosen:
                 result.append(entry)
             elif wanted_activities is not None and any(
-                    activity.sectionid == entry.sectionid and _int(activity.moduleid) in wanted_activities
+                    activity.sectionid == entry.sectionid and as_int(activity.moduleid, None) in wanted_activities
                     for activity in self.info.activities):
                 result.append(entry)
         return result
@@ -232,7 +233,7 @@ class CoursePlan:
         for activity in self.info.activities:
             if not activity.directory or not _setting(self.info, f"{activity.modulename}_{activity.moduleid}_included", True):
                 continue
-            if wanted is not None and _int(activity.moduleid) not in wanted:
+            if wanted is not None and as_int(activity.moduleid, None) not in wanted:
                 continue
             if self.info.type == "activity" or activity.sectionid in section_ids or (
                     self.settings.sections is None and wanted is None):
@@ -483,12 +484,6 @@ def _site_admin(engine: Engine) -> int:
                          f"mnethostid = 1 AND deleted = 0 ORDER BY id")
     return found[0][0] if found else 0
 
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _setting(info, name: str, default: bool) -> bool:

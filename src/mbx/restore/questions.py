@@ -41,6 +41,7 @@ from mbx.moodle2 import structure
 from mbx.moodle2.members import QUESTIONS
 from mbx.moodle2.modules import declaration
 from mbx.moodle2.questions import QUESTIONS_STEP
+from mbx.moodle2.models import as_int
 from mbx.restore.engine import Task
 from mbx.xml import Parser
 
@@ -118,7 +119,7 @@ class QuestionBank:
         banks to the one category context above the course holding their stamps (else
         the course), course and module banks to the new course."""
         engine = self.engine
-        level = _int(record.get("contextlevel"))
+        level = as_int(record.get("contextlevel"))
         if level == structure.SYSTEM_LEVEL:
             return engine.system_context
         if level == structure.CATEGORY_LEVEL:
@@ -175,12 +176,12 @@ class QuestionBank:
     def fix_parents(self) -> None:
         engine = self.engine
         for new, old_parent, context in self.created_categories:
-            parent = engine.ids.get("question_category", old_parent) if _int(old_parent) else None
+            parent = engine.ids.get("question_category", old_parent) if as_int(old_parent) else None
             if parent is None or parent == new or self.category_context.get(parent) != context:
                 parent = self.top(context)
             engine.update("question_categories", new, parent=parent)
         for new, old_parent in self.created_questions:
-            if _int(old_parent):
+            if as_int(old_parent):
                 engine.update("question", new, parent=engine.ids.get("question", old_parent, 0))
         for row_id, sequence in self.multianswers:
             parts = [part for part in (sequence or "").split(",") if part.strip()]
@@ -307,7 +308,7 @@ def _move_set_references(engine, categories: set[int], context: int) -> None:
                         f"WHERE id BETWEEN {mark} AND {mark}", span)
     for row_id, text in rows:
         try:
-            category = _int(json.loads(text or "{}").get("questioncategoryid"))
+            category = as_int(json.loads(text or "{}").get("questioncategoryid"))
         except (ValueError, AttributeError):
             continue
         if category in categories:
@@ -343,10 +344,4 @@ def _release(text: str | None) -> tuple[int, ...]:
     match = re.match(r"\s*(\d+)\.(\d+)", text or "")
     return (int(match[1]), int(match[2])) if match else (99, 0)
 
-
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from mbx.errors import MbxError
 from mbx.moodle2.structure import USERS
+from mbx.moodle2.models import as_int
 from mbx.restore.engine import StepState
 from mbx.restore.report import UserDecision
 from mbx.xml import Parser
@@ -33,12 +34,6 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
 
 def _looks_anonymous(user: dict) -> bool:
     pattern_user, pattern_first, pattern_last, pattern_mail = ANONYMOUS
@@ -54,8 +49,8 @@ def decide(engine, user: dict, same_site: bool) -> tuple[str, str, int | None]:
     table = engine.t("user")
     username = _text(user.get("username"))
     email = _text(user.get("email"))
-    firstaccess = _int(user.get("firstaccess"))
-    old_id = _int(user.get("id"))
+    firstaccess = as_int(user.get("firstaccess"))
+    old_id = as_int(user.get("id"))
 
     def one(where: str, *params: Any) -> int | None:
         rows = engine.query(f"SELECT id FROM {table} WHERE {where} ORDER BY id", params)
@@ -75,7 +70,7 @@ def decide(engine, user: dict, same_site: bool) -> tuple[str, str, int | None]:
                     old_id, LOCAL_HOST, email[:89].lower() + ".%", hashlib.md5(username.encode()).hexdigest())
         if found:
             return "map", "1C", found
-        if _int(user.get("deleted")):
+        if as_int(user.get("deleted")):
             found = one(f"id = {mark} AND mnethostid = {mark} AND LOWER(SUBSTR(email, 1, 89)) = {mark}",
                         old_id, LOCAL_HOST, TRAILING_NUMBER.sub("", username).lower())
             if found:
@@ -101,7 +96,7 @@ def decide(engine, user: dict, same_site: bool) -> tuple[str, str, int | None]:
                     LOCAL_HOST, email[:89] + ".%", firstaccess)
         if found:
             return "map", "2B2", found
-        if _int(user.get("deleted")):
+        if as_int(user.get("deleted")):
             found = one(f"mnethostid = {mark} AND SUBSTR(email, 1, 89) = {mark} AND firstaccess = {mark}",
                         LOCAL_HOST, TRAILING_NUMBER.sub("", username), firstaccess)
             if found:
@@ -136,7 +131,7 @@ def restore_users(engine, source, task) -> None:
     conflicts = []
     for old, user in ids.staged("user"):
         action, rule, found = decide(engine, user, same_site)
-        engine.report.users.append(UserDecision(old_id=_int(old), username=_text(user.get("username")),
+        engine.report.users.append(UserDecision(old_id=as_int(old), username=_text(user.get("username")),
                                                 action=action, rule=rule, target_id=found))
         if action == "conflict":
             conflicts.append(user)
@@ -158,7 +153,7 @@ def restore_users(engine, source, task) -> None:
         if action == "conflict":
             state.current["username"] = f"{user.get('username')}_{suffix}"[:100]
         new = engine.record_into(USER_ELEMENT, user, task, state)
-        if new is None or _int(user.get("deleted")):
+        if new is None or as_int(user.get("deleted")):
             continue
         state.current["user"] = new
         user_task = task.__class__(kind="user", folder="", context=ids.get("user_context", new),

@@ -18,6 +18,7 @@ import re
 from typing import Any, Callable
 
 from mbx.moodle2 import schema
+from mbx.moodle2.models import as_int
 from mbx.moodle2.structure import (BLOCK_LEVEL, COURSE_FORMAT_DEFAULTS, DEFAULT_ENROL_INSTANCES,
                                     INSTALLED_FORMATS, LOG_OBJECT_KINDS, MODULE_LEVEL, SESSION_USER,
                                     USER_LEVEL)
@@ -31,12 +32,6 @@ def hook(function: Callable[..., Any]) -> Callable[..., Any]:
     HOOKS[function.__name__] = function
     return function
 
-
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
 
 
 # -- users ------------------------------------------------------------------------------
@@ -68,7 +63,7 @@ def user(run, element, record, row, state) -> bool:
     if username:
         row["username"] = username
     row["id"] = run.target.new_id("user")
-    if _int(record.get("deleted")) != 1:
+    if as_int(record.get("deleted")) != 1:
         context, _ = run.new_context(USER_LEVEL, row["id"], f"/{run.system_context}")
         if record.get("contextid"):
             run.ids.set("context", record["contextid"], context)
@@ -154,10 +149,6 @@ def group_member(run, element, record, row, state) -> bool:
     """Only enrolled users become members (``groups_add_member``)."""
     if run.ids.get("enrolled", row["userid"]) is None:
         return False
-    key = f"{row['groupid']}:{row['userid']}"
-    if run.ids.get("group_member", key) is not None:
-        return False
-    run.ids.set("group_member", key, 1)
     run.update("groups", row["groupid"], timemodified=run.now)  # groups_add_member touches the group
     return True
 
@@ -171,7 +162,7 @@ def scale(run, element, record, row, state) -> bool:
     if found:
         run.ids.set("scale", record["id"], found[0][0])
         return False
-    row["courseid"] = run.course_id if _int(row.get("courseid")) else 0
+    row["courseid"] = run.course_id if as_int(row.get("courseid")) else 0
     return True
 
 
@@ -184,7 +175,7 @@ def outcome(run, element, record, row, state) -> bool:
     if found:
         run.ids.set("outcome", record["id"], found[0][0])
         return False
-    row["courseid"] = run.course_id if _int(row.get("courseid")) else None
+    row["courseid"] = run.course_id if as_int(row.get("courseid")) else None
     row["id"] = run.target.new_id("grade_outcomes")
     run.insert("grade_outcomes_courses", {"courseid": run.course_id, "outcomeid": row["id"]})
     return True
@@ -226,7 +217,7 @@ def course(run, element, record, row, state) -> bool:
     # A pre-3.3 weeks or topics course kept sections beyond numsections as orphans: the
     # format's restore plugin hides them (after_restore_course), when moodle_backup.xml
     # names the course's format as the original one (backups since 2.7 do).
-    run.legacy_numsections = (_int(record["numsections"]) if record.get("numsections") not in (None, "")
+    run.legacy_numsections = (as_int(record["numsections"]) if record.get("numsections") not in (None, "")
                               and run.course_format in ("weeks", "topics")
                               and run.info.original_course_format == run.course_format else None)
     if not state.task.userinfo:
@@ -245,7 +236,7 @@ def course_format_option(run, element, record, row, state) -> bool:
     if element.parents:  # a section's options: only for the course's own format
         if row.get("format") != run.course_format or not section:
             return False
-    elif _int(record.get("sectionid")):
+    elif as_int(record.get("sectionid")):
         return False
     else:
         section = 0
@@ -260,7 +251,7 @@ def custom_field(run, element, record, row, state) -> bool:
 
 @hook
 def section(run, element, record, row, state) -> bool:
-    number = _int(record.get("number"))
+    number = as_int(record.get("number"))
     defaults = getattr(run, "format_defaults", None)
     if defaults is not None:
         # course.xml is done: its format options the backup left out take their defaults
@@ -294,15 +285,15 @@ def section(run, element, record, row, state) -> bool:
 # them with every other tree's.
 
 def _legacy_availability(run, table: str, row_id: int, record: dict, section: bool) -> str | None:
-    show = bool(_int(record.get("showavailability")))
+    show = bool(as_int(record.get("showavailability")))
     base: list[tuple[dict, bool]] = []
-    grouping = _int(record.get("groupingid"))
-    if (section and grouping) or (not section and _int(record.get("groupmembersonly"))):
+    grouping = as_int(record.get("groupingid"))
+    if (section and grouping) or (not section and as_int(record.get("groupmembersonly"))):
         base.append(({"type": "grouping", "id": grouping} if grouping else {"type": "group"}, False))
-    if _int(record.get("availablefrom")):
-        base.append(({"type": "date", "d": ">=", "t": _int(record["availablefrom"])}, show))
-    if _int(record.get("availableuntil")):
-        base.append(({"type": "date", "d": "<", "t": _int(record["availableuntil"])}, False))
+    if as_int(record.get("availablefrom")):
+        base.append(({"type": "date", "d": ">=", "t": as_int(record["availablefrom"])}, show))
+    if as_int(record.get("availableuntil")):
+        base.append(({"type": "date", "d": "<", "t": as_int(record["availableuntil"])}, False))
     run.legacy_availability = {"table": table, "id": row_id, "show": show, "base": base,
                                "fields": [], "conditions": []}
     return _legacy_tree(run.legacy_availability)
@@ -333,11 +324,11 @@ def legacy_availability(run, element, record, row, state) -> bool:
     """A grade or completion condition of the old format."""
     if getattr(run, "legacy_availability", None) is None:
         return False
-    if _int(record.get("sourcecmid")):
-        condition = {"type": "completion", "cm": _int(record["sourcecmid"]),
-                     "e": _int(record.get("requiredcompletion"))}
-    elif _int(record.get("gradeitemid")):
-        condition = {"type": "grade", "id": _int(record["gradeitemid"])}
+    if as_int(record.get("sourcecmid")):
+        condition = {"type": "completion", "cm": as_int(record["sourcecmid"]),
+                     "e": as_int(record.get("requiredcompletion"))}
+    elif as_int(record.get("gradeitemid")):
+        condition = {"type": "grade", "id": as_int(record["gradeitemid"])}
         for leaf, key in (("grademin", "min"), ("grademax", "max")):
             if record.get(leaf) not in (None, "", "0"):
                 condition[key] = _number(record[leaf])
@@ -376,7 +367,7 @@ def module(run, element, record, row, state) -> bool:
     row["module"] = run.module_id(task.modulename)
     section = run.ids.get("course_section", record.get("sectionid"))
     if section is None:
-        section = run.ids.get("section_number", _int(record.get("sectionnumber")))
+        section = run.ids.get("section_number", as_int(record.get("sectionnumber")))
     if section is None:
         section = run.any_section()
     row["section"] = section
@@ -456,36 +447,13 @@ def enrol(run, element, record, row, state) -> bool:
 
 @hook
 def user_enrolment(run, element, record, row, state) -> bool:
-    if not row.get("enrolid"):
-        return False
-    key = f"{row['enrolid']}:{row['userid']}"
-    if run.ids.get("user_enrolment", key) is not None:
-        return False
-    run.ids.set("user_enrolment", key, 1)
     run.ids.set("enrolled", row["userid"], 1)
     return True
 
 
 @hook
-def role_assignment(run, element, record, row, state) -> bool:
-    if not row.get("roleid"):
-        return False
-    key = f"{row['roleid']}:{row['contextid']}:{row['userid']}"
-    if run.ids.get("role_assignment", key) is not None:
-        return False
-    run.ids.set("role_assignment", key, 1)
-    return True
-
-
-@hook
 def role_override(run, element, record, row, state) -> bool:
-    if not row.get("roleid") or _int(row.get("permission")) == 0:
-        return False
-    key = f"{row['contextid']}:{row['roleid']}:{row.get('capability')}"
-    if run.ids.get("role_capability", key) is not None:
-        return False
-    run.ids.set("role_capability", key, 1)
-    return True
+    return as_int(row.get("permission")) != 0  # 0 (inherit) deletes an override: nothing to write
 
 
 # -- filters, comments, events ----------------------------------------------------------
@@ -498,7 +466,7 @@ def filter(run, element, record, row, state) -> bool:
     if not name or "/" in name:
         return False
     row["filter"] = name
-    if element.table == "filter_active" and _int(row.get("active")) == 0:
+    if element.table == "filter_active" and as_int(row.get("active")) == 0:
         return False
     return True
 
@@ -509,7 +477,7 @@ COMMENT_AREA_KINDS = {"submission_comments": "submission", "database_entry": "da
 
 @hook
 def comment(run, element, record, row, state) -> bool:
-    item = _int(row.get("itemid"))
+    item = as_int(row.get("itemid"))
     if item:
         area = row.get("commentarea") or ""
         mapped = run.ids.get(COMMENT_AREA_KINDS.get(area, area), item)
@@ -521,13 +489,13 @@ def comment(run, element, record, row, state) -> bool:
 
 @hook
 def event(run, element, record, row, state) -> bool:
-    if _int(row.get("type")) == 1:
+    if as_int(row.get("type")) == 1:
         return False  # action events are regenerated by Moodle, not restored
     task = state.task
-    override = not _int(record.get("courseid")) and record.get("modulename") and _int(record.get("instance"))
+    override = not as_int(record.get("courseid")) and record.get("modulename") and as_int(record.get("instance"))
     if override and not task.userinfo:
         return False
-    if _int(record.get("groupid")) and not row.get("groupid"):
+    if as_int(record.get("groupid")) and not row.get("groupid"):
         return False
     row["courseid"] = 0 if override else run.course_id
     row["instance"] = task.instance if task.kind == "activity" else 0
@@ -554,7 +522,7 @@ def grade_item(run, element, record, row, state) -> bool:
         run.grade_made = {table: _row(run, table, new) for table, new in (
             ("grade_categories", run.grade_category), ("grade_items", run.course_grade_item))}
     row["timecreated"] = row["timemodified"] = run.now
-    run.ids.set("grade_item_category", record.get("id"), _int(record.get("categoryid")))
+    run.ids.set("grade_item_category", record.get("id"), as_int(record.get("categoryid")))
     idnumber = row.get("idnumber") or ""
     if idnumber and run.ids.get("gi_idnumber", idnumber) is None:
         run.ids.set("gi_idnumber", idnumber, 1)
@@ -593,21 +561,8 @@ def grading_definition(run, element, record, row, state) -> bool:
 
 
 @hook
-def grade_letter(run, element, record, row, state) -> bool:
-    key = f"{row['contextid']}:{row.get('lowerboundary')}:{row.get('letter')}"
-    if run.ids.get("grade_letter", key) is not None:
-        return False
-    run.ids.set("grade_letter", key, 1)
-    return True
-
-
-@hook
 def completion(run, element, record, row, state) -> bool:
-    key = f"{row['coursemoduleid']}:{row.get('userid')}"
-    if run.ids.get("cm_completion", key) is not None:
-        return False  # Moodle keeps the newer of two; a backup writes one per user
-    run.ids.set("cm_completion", key, 1)
-    if _int(record.get("viewed")):
+    if as_int(record.get("viewed")):
         run.insert("course_modules_viewed", {"coursemoduleid": row["coursemoduleid"],
                                              "userid": row.get("userid"),
                                              "timecreated": row.get("timemodified") or 0})
@@ -620,7 +575,7 @@ def log(run, element, record, row, state) -> bool:
     if level is not None:
         row["contextlevel"], row["contextinstanceid"] = level
     kind = LOG_OBJECT_KINDS.get(row.get("objecttable") or "")
-    if kind and _int(row.get("objectid")):
+    if kind and as_int(row.get("objectid")):
         row["objectid"] = run.ids.get(kind, row["objectid"], row["objectid"])
     return True
 
@@ -684,7 +639,7 @@ def forum_post(run, element, record, row, state) -> bool:
     row["wordcount"] = _words(row.get("message") or "")
     row["charcount"] = len(text) - len(WORD.sub("", text))  # the characters that are not space
     row["id"] = run.target.new_id("forum_posts")
-    if not _int(record.get("parent")) and row.get("discussion"):
+    if not as_int(record.get("parent")) and row.get("discussion"):
         run.update("forum_discussions", row["discussion"], firstpost=row["id"])
     return True
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mbx.restore.hooks import _int, hook
+from mbx.moodle2.models import as_int
+from mbx.restore.hooks import hook
 
 #: ``state.current`` key: this assignment's submissions are not restored (team
 #: submissions in a restore without groups).
@@ -15,11 +16,11 @@ LEGACY_FLAGS = ("extensionduedate", "mailed", "locked")
 def assign(run, element, record, row, state) -> bool:
     """Blind marking without user data hides identities again; the legacy
     ``preventlatesubmissions`` becomes a cut-off at the due date."""
-    if _int(row.get("blindmarking")) and not state.task.userinfo:
+    if as_int(row.get("blindmarking")) and not state.task.userinfo:
         row["revealidentities"] = 0
-    if _int(record.get("preventlatesubmissions")):
+    if as_int(record.get("preventlatesubmissions")):
         row["cutoffdate"] = row.get("duedate") or 0
-    if _int(row.get("teamsubmission")) and not run.setting_on("groups"):
+    if as_int(row.get("teamsubmission")) and not run.setting_on("groups"):
         state.current[NO_SUBMISSIONS] = 1
     return True
 
@@ -28,7 +29,7 @@ def assign(run, element, record, row, state) -> bool:
 def assign_submission(run, element, record, row, state) -> bool:
     if state.current.get(NO_SUBMISSIONS):
         return False
-    old_group = _int(record.get("groupid"))
+    old_group = as_int(record.get("groupid"))
     if old_group:
         group = run.ids.get("group", old_group)
         if not group:
@@ -42,11 +43,11 @@ def assign_submission(run, element, record, row, state) -> bool:
 
 @hook
 def assign_grade(run, element, record, row, state) -> bool:
-    if any(_int(record.get(name)) for name in LEGACY_FLAGS):
-        extension = _int(record.get("extensionduedate"))
+    if any(as_int(record.get(name)) for name in LEGACY_FLAGS):
+        extension = as_int(record.get("extensionduedate"))
         run.insert("assign_user_flags", {
             "userid": row.get("userid") or 0, "assignment": row.get("assignment") or 0,
-            "locked": _int(record.get("locked")), "mailed": _int(record.get("mailed")),
+            "locked": as_int(record.get("locked")), "mailed": as_int(record.get("mailed")),
             "extensionduedate": extension + run.offset if extension else 0,
             "allocatedmarker": 0})
     grade = row.get("grade")

@@ -14,7 +14,8 @@ from typing import Any
 
 from mbx.moodle2 import schema
 from mbx.moodle2.grades import GRADEBOOK_DATES
-from mbx.restore.hooks import _int, hook
+from mbx.moodle2.models import as_int
+from mbx.restore.hooks import hook
 
 #: Columns a gradebook record never sets directly.
 _PLACED = frozenset({"id", "courseid", "parent", "path", "depth"})
@@ -37,8 +38,8 @@ def _values(run, table: str, record: dict) -> dict[str, Any]:
     values = {name: record[name] for name in names if name in record and name not in _PLACED}
     if run.offset:
         for name in GRADEBOOK_DATES:
-            if _int(values.get(name)):
-                values[name] = _int(values[name]) + run.offset
+            if as_int(values.get(name)):
+                values[name] = as_int(values[name]) + run.offset
     return values
 
 
@@ -68,7 +69,7 @@ def gradebook_category(run, element, record, row, state) -> bool:
             values[column] = run.now
     new = run.insert("grade_categories", values)
     run.ids.set("grade_category", old, new)
-    run.ids.set("grade_category_parent", new, _int(parent))
+    run.ids.set("grade_category_parent", new, as_int(parent))
     return False
 
 
@@ -116,17 +117,6 @@ def gradebook_item(run, element, record, row, state) -> bool:
         return False
     run.ids.set("grade_item", old, new)
     state.current["grade_item"] = new
-    return True
-
-
-@hook
-def gradebook_grade(run, element, record, row, state) -> bool:
-    if not row.get("itemid"):
-        return False
-    key = f"{row['itemid']}:{row['userid']}"
-    if run.ids.get("gradebook_grade", key) is not None:
-        return False
-    run.ids.set("gradebook_grade", key, 1)
     return True
 
 
@@ -182,17 +172,6 @@ def _added_module(run, name: str | None) -> bool:
 
 
 @hook
-def completion_criterion_done(run, element, record, row, state) -> bool:
-    if not row.get("criteriaid"):
-        return False
-    key = f"{row['criteriaid']}:{row['userid']}"
-    if run.ids.get("crit_compl", key) is not None:
-        return False
-    run.ids.set("crit_compl", key, 1)
-    return True
-
-
-@hook
 def course_completion(run, element, record, row, state) -> bool:
     """One row per user: a second record for the same user updates the first."""
     existing = run.ids.get("course_completion", row["userid"])
@@ -203,13 +182,4 @@ def course_completion(run, element, record, row, state) -> bool:
         return False
     row["id"] = run.target.new_id("course_completions")
     run.ids.set("course_completion", row["userid"], row["id"])
-    return True
-
-
-@hook
-def completion_aggregation(run, element, record, row, state) -> bool:
-    key = str(row.get("criteriatype"))
-    if run.ids.get("completion_aggregation", key) is not None:
-        return False
-    run.ids.set("completion_aggregation", key, 1)
     return True

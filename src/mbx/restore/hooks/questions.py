@@ -13,6 +13,7 @@ from typing import Any
 
 from mbx.moodle2 import structure
 from mbx.moodle2.questions import COMMON_PARTS, QTYPES, plugin_of
+from mbx.moodle2.models import as_int
 from mbx.restore.hooks import hook
 
 #: Question types whose step data hold ids (Moodle's ``recode_response``): 1 answer
@@ -22,12 +23,6 @@ RECODED_QTYPES = {"multichoice": 1, "calculatedmulti": 1, "match": 2, "randomsam
 #: Penalties Moodle's restore rounds to what its forms offer.
 PENALTIES = ((0.3333333, 0.33), (0.6666667, 0.66))
 
-
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
 
 
 @hook
@@ -39,11 +34,11 @@ def question_category(run, element, record, row, state) -> bool:
         return False  # not referenced (or a raw activity's): nothing under it either
     action, context, existing = plan
     bank.current = old
-    module_bank = _int(record.get("contextlevel")) == structure.MODULE_LEVEL
+    module_bank = as_int(record.get("contextlevel")) == structure.MODULE_LEVEL
     if action == "map":
         row["id"] = existing
         return True
-    parent = _int(record.get("parent"))
+    parent = as_int(record.get("parent"))
     if not parent and not bank.before35:
         row["id"] = bank.top(context)  # the bank's top is the context's top
     else:
@@ -104,7 +99,7 @@ def question(run, element, record, row, state) -> bool:
     if qtype == "random":
         # Pre-4.0 random questions become set references of the quizzes using them;
         # Moodle creates and later deletes them, mbx records what a reference needs.
-        run.ids.set("question_random", old, category, _int(record.get("questiontext")))
+        run.ids.set("question_random", old, category, as_int(record.get("questiontext")))
         run.ids.set("question_random_context", old, context)
         return False
     recode = RECODED_QTYPES.get(qtype)
@@ -122,13 +117,13 @@ def question(run, element, record, row, state) -> bool:
     entry_id = _entry(run, bank, record, category, entry)
     run.ids.set("question_entry", old, entry_id)
     version = bank.version if entry is not None else None
-    status = (version or {}).get("status") or ("hidden" if _int(record.get("hidden")) else "ready")
+    status = (version or {}).get("status") or ("hidden" if as_int(record.get("hidden")) else "ready")
     version_id = run.insert("question_versions", {
         "questionbankentryid": entry_id, "questionid": row["id"],
-        "version": _int((version or {}).get("version"), 1) if version else 1, "status": status})
+        "version": as_int((version or {}).get("version"), 1) if version else 1, "status": status})
     if version and version.get("id"):
         run.ids.set("question_versions", version["id"], version_id)
-    run.ids.set("question_created", old, row["id"], _int(bank.current))
+    run.ids.set("question_created", old, row["id"], as_int(bank.current))
     bank.created_questions.append((row["id"], record.get("parent") or "0"))
     from mbx.restore.engine import StepState
     parts_state = StepState(state.member, bank.task(context))
@@ -193,7 +188,7 @@ def _user(run, value: Any) -> int | None:
     mapped = run.ids.get("user", value)
     if mapped is not None:
         return mapped
-    return _int(value) if run.settings.same_site else run.settings.restorer
+    return as_int(value) if run.settings.same_site else run.settings.restorer
 
 
 def _penalty(value: Any) -> Any:
@@ -277,17 +272,17 @@ def question_dataset_definition(run, element, record, row, state) -> bool:
     """A shared definition (category not 0) already made by this restore is reused;
     each definition is linked to the question by ``question_datasets``."""
     bank = run.question_bank
-    category = _int(row.get("category"))
+    category = as_int(row.get("category"))
     key = (category, row.get("name") or "", str(row.get("type") or ""))
     reused = bank.shared_definitions.get(key) if category else None
-    if reused is not None and reused[1] >= _int(row.get("itemcount")):
+    if reused is not None and reused[1] >= as_int(row.get("itemcount")):
         new = reused[0]
         run.ids.set("question_dataset_definition", record.get("id"), new)
         run.insert("question_datasets", {"question": state.current.get("question"), "datasetdefinition": new})
         return False
     row["id"] = run.target.new_id("question_dataset_definitions")
     if category:
-        bank.shared_definitions[key] = (row["id"], _int(row.get("itemcount")))
+        bank.shared_definitions[key] = (row["id"], as_int(row.get("itemcount")))
     run.insert("question_datasets", {"question": state.current.get("question"), "datasetdefinition": row["id"]})
     return True
 

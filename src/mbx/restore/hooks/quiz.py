@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from mbx.moodle2.modules.quiz import ATTEMPT_ROW
+from mbx.moodle2.models import as_int
 from mbx.restore.hooks import hook
 
 #: What each recoded step variable maps through, by the question's recode kind.
@@ -26,19 +27,13 @@ RECODES = {1: {"_order": "question_answer"},
 REVIEW_MAX_MARKS_DEFAULT = 0x10000 | 0x1000 | 0x100 | 0x10
 
 
-def _int(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
 
 @hook
 def quiz(run, element, record, row, state) -> bool:
     if not row.get("preferredbehaviour"):
         row["preferredbehaviour"] = "deferredfeedback"
     if "popup" in record and not record.get("browsersecurity"):
-        row["browsersecurity"] = "securewindow" if _int(record.get("popup")) else "-"
+        row["browsersecurity"] = "securewindow" if as_int(record.get("popup")) else "-"
     if row.get("browsersecurity") is None:
         row["browsersecurity"] = "-"
     if record.get("reviewmaxmarks") in (None, ""):
@@ -55,11 +50,11 @@ def quiz(run, element, record, row, state) -> bool:
             slot += 1
             layout.setdefault(token, (slot, page))
     section = run.insert("quiz_sections", {"quizid": row["id"], "firstslot": 1, "heading": "",
-                                           "shufflequestions": _int(record.get("shufflequestions"))})
+                                           "shufflequestions": as_int(record.get("shufflequestions"))})
     run.quiz_state = {"layout": layout, "legacy_layout": bool(record.get("questions")),
                       "section": section, "claimed": False, "attempt": None, "set_refs": {},
                       "recode": None}
-    if _int(record.get("completionpass")) and state.task.module:
+    if as_int(record.get("completionpass")) and state.task.module:
         run.update("course_modules", state.task.module, completionpassgrade=1)
     return True
 
@@ -87,15 +82,15 @@ def _legacy_reference(run, record: dict, row: dict, question: str, state) -> Non
     context = state.task.context
     random = run.ids.entry("question_random", question)
     category_old = record.get("questioncategoryid")
-    if random is not None or _int(category_old):
-        category = run.ids.get("question_category", category_old) if _int(category_old) else None
+    if random is not None or as_int(category_old):
+        category = run.ids.get("question_category", category_old) if as_int(category_old) else None
         if category is None and random is not None:
             category = random[0]
         including: Any = record.get("includingsubcategories")
         if including not in (None, ""):
-            including = str(_int(including))  # the 3.x slot's own field, kept as text
+            including = str(as_int(including))  # the 3.x slot's own field, kept as text
         elif random is not None:
-            including = bool(_int(random[1]))  # the random question's questiontext: a boolean
+            including = bool(as_int(random[1]))  # the random question's questiontext: a boolean
         else:
             including = "0"
         bank = getattr(run, "question_bank", None)
@@ -193,8 +188,8 @@ def quiz_section(run, element, record, row, state) -> bool:
     quiz_state = run.quiz_state
     if not quiz_state["claimed"]:
         quiz_state["claimed"] = True
-        run.update("quiz_sections", quiz_state["section"], firstslot=_int(row.get("firstslot"), 1),
-                   heading=row.get("heading"), shufflequestions=_int(row.get("shufflequestions")))
+        run.update("quiz_sections", quiz_state["section"], firstslot=as_int(row.get("firstslot"), 1),
+                   heading=row.get("heading"), shufflequestions=as_int(row.get("shufflequestions")))
         run.ids.set("quiz_section", record.get("id"), quiz_state["section"])
         return False
     return True
@@ -216,7 +211,7 @@ def quiz_attempt(run, element, record, row, state) -> bool:
     attempt = run.build_row(run._compile(ATTEMPT_ROW), record, state.task, state)
     if attempt is not None:
         if not attempt.get("state"):
-            attempt["state"] = "finished" if _int(record.get("timefinish")) else "inprogress"
+            attempt["state"] = "finished" if as_int(record.get("timefinish")) else "inprogress"
         if attempt.get("layout") is None:
             attempt["layout"] = ""
         if attempt.get("timecheckstate") is None:

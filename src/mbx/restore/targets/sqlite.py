@@ -36,7 +36,7 @@ class SqliteTarget(Target):
                               code="target-unreachable")
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
-            self._db.execute("PRAGMA journal_mode=TRUNCATE")
+            self._db.execute("PRAGMA journal_mode=DELETE")
             self._db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as error:
             raise TargetError(f"{path}: cannot open as SQLite: {error}", code="target-unreachable") from None
