@@ -125,13 +125,12 @@ class StepState:
 class _Compiled:
     """An element prepared once per step: its table facts and its handler."""
 
-    __slots__ = ("element", "table", "columns", "names", "refs", "fixed", "hook", "defaults")
+    __slots__ = ("element", "table", "names", "refs", "fixed", "hook")
 
     def __init__(self, element: Element) -> None:
         self.element = element
         self.table = table_facts(element.table) if element.table else None
-        self.columns = self.table.column_names if self.table else ()
-        self.names = frozenset(self.columns)
+        self.names = frozenset(self.table.column_names if self.table else ())
         self.refs = element.references()
         self.fixed = dict(element.fixed)
         self.hook = hook_table.HOOKS[element.hook] if element.hook else None
@@ -168,7 +167,7 @@ class Engine:
         self.raw_contexts: set[int] = set()
         self.bad_blobs: set[str] = set()
         self.sections_written: list[tuple[int, int]] = []   # (number, new id)
-        self.cm_pending: dict[int, dict] = {}
+        self.module_rows: dict[int, dict] = {}   # new course module id -> its row (for sequences)
         self.course_format = "topics"
         self.enrol_sortorder = -1
         self.grade_category: int | None = None

@@ -49,7 +49,7 @@ def _sequences(engine, plan) -> None:
     touched: set[int] = set()
     for activity in plan.activities:
         cm = engine.ids.get("course_module", activity.moduleid)
-        row = engine.cm_pending.get(cm) if cm else None
+        row = engine.module_rows.get(cm) if cm else None
         if row is not None:
             by_section.setdefault(row["section"], []).append(str(cm))
             if not _module_added(engine, row.get("module")):

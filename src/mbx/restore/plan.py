@@ -319,9 +319,13 @@ class CoursePlan:
                     parser.parse(stream)
         self.ids.add_refs(refs)
 
-    def _block_folders(self) -> list[str]:
+    def _block_folders(self, bases: list[str] | None = None) -> list[str]:
+        """The block folders (``course/blocks/html_12/``) under the course and the
+        included activities, or under ``bases``."""
+        if bases is None:
+            bases = ["course/"] + [activity.directory + "/" for activity in self.activities]
         folders = []
-        for base in ["course/"] + [activity.directory + "/" for activity in self.activities]:
+        for base in bases:
             prefix = base + "blocks/"
             folders += sorted({name[:name.index("/", len(prefix)) + 1]
                                for name in self.source.names()
@@ -408,10 +412,7 @@ class CoursePlan:
     def _blocks(self, base: str, parent: Task) -> None:
         if not self.engine.setting_on("blocks"):
             return
-        prefix = base + "blocks/"
-        folders = sorted({name[:name.index("/", len(prefix)) + 1] for name in self.source.names()
-                          if name.startswith(prefix) and name.count("/") > prefix.count("/")})
-        for folder in folders:
+        for folder in self._block_folders([base]):
             task = Task(kind="block", folder=folder, userinfo=parent.userinfo)
             if not self.engine.run_step(structure.BLOCK, task) or not task.context:
                 continue

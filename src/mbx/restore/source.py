@@ -144,7 +144,3 @@ class _Slice(io.RawIOBase):
         buffer[:len(data)] = data
         self._offset += len(data)
         return len(data)
-
-
-def empty_stream() -> BinaryIO:
-    return io.BytesIO(b"")

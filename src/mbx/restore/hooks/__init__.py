@@ -386,7 +386,7 @@ def module(run, element, record, row, state) -> bool:
         run, "course_modules", row["id"], record, section=False)
     task.module = row["id"]
     task.context, task.context_path = run.new_context(MODULE_LEVEL, row["id"], run.course_context_path)
-    run.cm_pending[row["id"]] = row
+    run.module_rows[row["id"]] = row
     return True
 
 
