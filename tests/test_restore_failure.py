@@ -92,13 +92,22 @@ point = job["point"]
 how = point["at"]
 
 
-def note(text):
+NOTES = threading.Lock()  # held by die() to the end: no note can follow the kill's
+
+
+def _write_note(text):
     with open(job["notes"], "a") as out:
         out.write(text + "\n")
 
 
+def note(text):
+    with NOTES:
+        _write_note(text)
+
+
 def die(where):
-    note("killed " + where)
+    NOTES.acquire()
+    _write_note("killed " + where)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
