@@ -35,6 +35,8 @@ cdef struct c_Frame:
     Py_ssize_t name_start     # its name in _RecordBuilder.names
     Py_ssize_t name_len
     int flags
+    long long at              # located mode: where its start tag begins
+    long long content_at      # ... and where its content begins (-1: <x/>)
 
 
 # one registered path, or a prefix of one (mbx.xml._paths.PathNode)
@@ -63,6 +65,10 @@ cdef class _Record:
     cdef bint nonleaf
     cdef object built
     cdef _Record owner
+    # located mode: the start tag's offset, the pending chunk's start (-1: none), its spans
+    cdef long long at
+    cdef long long hold
+    cdef dict spans
 
 
 @cython.final
@@ -94,6 +100,9 @@ cdef class _RecordBuilder:
     cdef list name_refs
     #: The exception a handler raised, so the tokenizer can tell it from its own.
     cdef object handler_error
+    # located mode (the rewriter's): offsets reach handlers, closes reach end_handler
+    cdef bint located
+    cdef object end_handler
 
     # used by the tokenizer
     cdef str path(self)
@@ -105,15 +114,17 @@ cdef class _RecordBuilder:
     cdef inline int add_text(self, const uchar* data, Py_ssize_t size) except -1
     cdef object intern(self, const uchar* name, Py_ssize_t size)
     cdef int open(self, const uchar* name, Py_ssize_t size, int node, dict attrs,
-                  bint has_attrs, long long attr_total) except -1
-    cdef int close(self) except -1
+                  bint has_attrs, long long attr_total, long long at,
+                  long long content_at) except -1
+    cdef int close(self, long long close_at, long long end_at) except -1
+    cdef long long hold(self, long long position)
     # its own
     cdef int _grow_text(self, Py_ssize_t need) except -1
     cdef inline int _count(self, Py_ssize_t size) except -1
     cdef int _record_too_large(self) except -1
     cdef _Record _group_of(self, int node)
     cdef int _flush(self, _Record record) except -1
-    cdef int _dispatch(self, _Record record, dict fields) except -1
+    cdef int _dispatch(self, _Record record, dict fields, dict spans=*) except -1
     cdef int _close_group(self, _Record record) except -1
 
 

@@ -36,8 +36,10 @@ cdef class _RecordBuilder:
         self.name_slots = NULL
         self.leaf_names = NULL
 
-    def __init__(self, nodes, limits):
+    def __init__(self, nodes, limits, end_handler=None):
         cdef int i, count = len(nodes)
+        self.located = end_handler is not None
+        self.end_handler = end_handler
         self.max_depth = limits.max_depth
         self.max_record = limits.max_record
         self.frames = <c_Frame*>malloc((self.max_depth + 2) * sizeof(c_Frame))
@@ -200,10 +202,24 @@ cdef class _RecordBuilder:
             self.name_count += 1
         return obj
 
+    cdef long long hold(self, long long position):
+        """The earliest of ``position`` and the start of every pending record chunk."""
+        cdef int d
+        cdef _Record record
+        for d in range(1, self.depth + 1):
+            record_obj = self.records[d]
+            if record_obj is not None:
+                record = <_Record>record_obj
+                if 0 <= record.hold < position:
+                    position = record.hold
+        return position
+
     cdef int open(self, const uchar* name_at, Py_ssize_t name_len, int node, dict attrs,
-                  bint has_attrs, long long attr_total) except -1:
+                  bint has_attrs, long long attr_total, long long at,
+                  long long content_at) except -1:
         """An element opens: ``node`` from child_node(), ``attrs`` decoded when
-        records_attributes(node), else None."""
+        records_attributes(node), else None; ``at`` and ``content_at`` are the
+        offsets of its start tag and its content (-1 for an empty-element tag)."""
         cdef int depth = self.depth
         cdef c_Frame* parent = &self.frames[depth]
         cdef c_Frame* frame
@@ -232,10 +248,15 @@ cdef class _RecordBuilder:
         frame.name_start = self.names_len
         frame.name_len = name_len
         frame.flags = 0
+        frame.at = at
+        frame.content_at = content_at
         self.names_len += name_len
         if self.skip_depth:
             return 0
         if self.records[depth - 1] is not None:
+            owner = <_Record>self.records[depth - 1]
+            if owner.hold < 0:
+                owner.hold = at  # a candidate leaf starts a new chunk
             frame.flags = F_CAPTURE | (F_HAS_ATTRS if has_attrs else 0)
             name = self.intern(name_at, name_len)
             Py_XINCREF(<PyObject*>name)
@@ -254,6 +275,9 @@ cdef class _RecordBuilder:
                 record.attrs_pending = bool(attrs)
                 record.pending = {}
                 record.owner = None
+                record.at = at
+                record.hold = at
+                record.spans = {} if self.located else None
                 if flags & IN_GROUP:
                     record.owner = self._group_of(node)
                 if flags & GROUPED:
@@ -262,8 +286,9 @@ cdef class _RecordBuilder:
                 self.records[depth] = record
         return 0
 
-    cdef int close(self) except -1:
-        """The open element closes."""
+    cdef int close(self, long long close_at, long long end_at) except -1:
+        """The open element closes; ``close_at`` and ``end_at`` are the offsets of its
+        end tag and of the byte after it (for ``<x/>``: its start and end)."""
         cdef int depth = self.depth
         cdef c_Frame* frame = &self.frames[depth]
         cdef _Record owner, record
@@ -278,8 +303,15 @@ cdef class _RecordBuilder:
             self.text_len = 0
             name = <object>self.leaf_names[depth]
             pending = owner.pending
+            if self.located:
+                # as below, noting where the value that counts sits
+                if (PyDict_GetItem(pending, name) == NULL or
+                        (value is not None and not c_is_blank(value))):
+                    PyDict_SetItem(pending, name, value)
+                    PyDict_SetItem(owner.spans, name,
+                                   (frame.at, frame.content_at, close_at, end_at))
             # the last non-empty repetition wins; a blank one never overwrites
-            if (<object>PyDict_SetDefault(pending, name, value) is not value
+            elif (<object>PyDict_SetDefault(pending, name, value) is not value
                     and value is not None and not c_is_blank(value)):
                 PyDict_SetItem(pending, name, value)
         record_obj = self.records[depth]
@@ -289,6 +321,8 @@ cdef class _RecordBuilder:
             self._flush(record)
             if record.owner is record:
                 self._close_group(record)
+            if self.located:
+                self.end_handler(record.at, close_at, end_at)
         self.names_len = frame.name_start
         self.depth = depth - 1
         if self.depth == 0:
@@ -314,9 +348,14 @@ cdef class _RecordBuilder:
         cdef Py_ssize_t ppos = 0
         cdef PyObject* key
         cdef PyObject* val
+        cdef dict spans = None
+        record.hold = -1  # the chunk ends here, published or not: nothing before stays held
         if not pending and not record.nonleaf:
             return 0
         record.nonleaf = False
+        if self.located:
+            spans = record.spans
+            record.spans = {}
         wrappers = self.wrappers[record.node]
         if wrappers:
             for name in wrappers:
@@ -339,7 +378,7 @@ cdef class _RecordBuilder:
         if blank or not fields:
             return 0
         if record.owner is None:
-            self._dispatch(record, fields)
+            self._dispatch(record, fields, spans)
         elif record.built is not None:
             PyDict_Update(record.built, fields)
         else:
@@ -347,11 +386,14 @@ cdef class _RecordBuilder:
             attach_to_group(record.owner.built, self.group_paths[record.node], fields)
         return 0
 
-    cdef int _dispatch(self, _Record record, dict fields) except -1:
+    cdef int _dispatch(self, _Record record, dict fields, dict spans=None) except -1:
         cdef int d
         self.record_bytes = 0
         try:
-            result = self.handlers[record.node](fields)
+            if self.located:
+                result = self.handlers[record.node](fields, record.at, spans)
+            else:
+                result = self.handlers[record.node](fields)
         except BaseException as exc:
             self.handler_error = exc
             raise

@@ -115,8 +115,8 @@ cdef class Engine:
         self.attr_spans = NULL
         self.value = NULL
 
-    def __init__(self, nodes, limits, source):
-        self.builder = _RecordBuilder(nodes, limits)
+    def __init__(self, nodes, limits, source, end_handler=None):
+        self.builder = _RecordBuilder(nodes, limits, end_handler)
         self.source = source
         self.max_depth = limits.max_depth
         self.max_name = limits.max_name_length
@@ -154,6 +154,10 @@ cdef class Engine:
         if self.buf_len - self.pos < self.retry_len and self.buf_len - self.pos <= self.token_guard:
             return
         self._run(False)
+
+    def hold(self):
+        """Located mode: no later event refers to input before this offset."""
+        return self.builder.hold(self.consumed + self.pos)
 
     def close(self):
         if self.closed:
@@ -655,9 +659,10 @@ cdef class Engine:
                                PyUnicode_DecodeUTF8(<const char*>self.value, self.value_len, NULL))
                 self.value_len = 0
         self.text_bytes = 0
-        self.builder.open(buf + i + 1, name_end - i - 1, node, attrs, count > 0, attr_total)
+        self.builder.open(buf + i + 1, name_end - i - 1, node, attrs, count > 0, attr_total,
+                          self.consumed + i, -1 if empty else self.consumed + j)
         if empty:
-            self.builder.close()
+            self.builder.close(self.consumed + i, self.consumed + j)
         return j
 
     cdef inline int _value_append(self, const uchar* data, Py_ssize_t size) except -1:
@@ -688,7 +693,7 @@ cdef class Engine:
         j = i + 2 + open_len
         if j < n and buf[j] == b'>' and self.builder.open_name_is(buf + i + 2, open_len):
             self.text_bytes = 0
-            self.builder.close()
+            self.builder.close(self.consumed + i, self.consumed + j + 1)
             return j + 1
         name_end = self._name(i + 2, n)
         if name_end == NEED_MORE:
@@ -703,7 +708,7 @@ cdef class Engine:
         if not self.builder.open_name_is(buf + i + 2, name_end - i - 2):
             self._fail(i, "xml-mismatched-tag", "end tag does not match the open element")
         self.text_bytes = 0
-        self.builder.close()
+        self.builder.close(self.consumed + i, self.consumed + j + 1)
         return j + 1
 
     cdef Py_ssize_t _bang(self, Py_ssize_t i, Py_ssize_t n, bint final) except -2:

@@ -10,6 +10,7 @@ differences are listed in ``differences.json``, not here.
 from __future__ import annotations
 
 import re
+from typing import Callable
 from xml.parsers import expat
 
 from mbx._recordspec import JUNK_AFTER_ROOT_CODES, token_guard
@@ -40,7 +41,8 @@ _EXPAT_CODES = {
 class Engine:
     """Parses one document fed in chunks, calling handlers with records."""
 
-    def __init__(self, nodes: list[PathNode], limits: Limits, source: str | None) -> None:
+    def __init__(self, nodes: list[PathNode], limits: Limits, source: str | None,
+                 end_handler: Callable[[int, int, int], object] | None = None) -> None:
         self.source = source
         self.limits = limits
         self._head: bytes | None = b""
@@ -49,17 +51,29 @@ class Engine:
         self._wait = 0
         self._held: list[bytes] = []
         self._held_size = 0
-        self.builder = builder = RecordBuilder(nodes, limits)
+        self.builder = builder = RecordBuilder(nodes, limits, end_handler)
         self.parser = parser = expat.ParserCreate(encoding="UTF-8")
-        parser.buffer_text = True
         parser.buffer_size = 1 << 16
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.StartElementHandler = self._start
-        parser.EndElementHandler = builder.end
-        parser.CharacterDataHandler = builder.text
         parser.XmlDeclHandler = self._declaration
         parser.ProcessingInstructionHandler = self._instruction
         parser.CommentHandler = self._comment
+        self._located = end_handler is not None
+        if self._located:
+            # expat reports where each event starts; the content of an element starts
+            # where the first event after its start tag does, so no text is coalesced
+            parser.buffer_text = False
+            parser.EndElementHandler = self._end_located
+            parser.CharacterDataHandler = self._text_located
+            parser.StartCdataSectionHandler = self._touch
+            #: The input from just before the last event on, to find where tags end.
+            self._window = bytearray()
+            self._window_base = 0
+        else:
+            parser.buffer_text = True
+            parser.EndElementHandler = builder.end
+            parser.CharacterDataHandler = builder.text
         parser.StartDoctypeDeclHandler = self._doctype
         parser.EntityDeclHandler = self._doctype
 
@@ -100,7 +114,15 @@ class Engine:
             self._run(held, False)
         self._run(b"", True)
 
+    def hold(self) -> int:
+        """Located mode: no later event refers to input before this offset."""
+        position = max(self.parser.CurrentByteIndex, 0)
+        held = self.builder.hold
+        return position if held is None else min(held, position)
+
     def _run(self, data, final: bool) -> None:
+        if self._located:
+            self._window += data
         try:
             self.parser.Parse(data, final)
         except expat.ExpatError as exc:
@@ -118,6 +140,10 @@ class Engine:
             if exc is self.builder.handler_error:
                 self._locate_handler_error(exc)
             raise
+        if self._located:
+            keep = max(self.parser.CurrentByteIndex - 2, self._window_base)
+            del self._window[:keep - self._window_base]
+            self._window_base = keep
 
     # -- expat callbacks --------------------------------------------------------
 
@@ -136,7 +162,34 @@ class Engine:
             if sum(utf8_size(value) for value in attrs.values()) > limits.max_text:
                 raise XmlLimitError(f"attribute values longer than max_text={limits.max_text} "
                                     "bytes", code="xml-limit-text")
-        self.builder.start(name, attrs)
+        if self._located:
+            at = self.parser.CurrentByteIndex
+            self._touch()
+            self.builder.start(name, attrs, at)
+        else:
+            self.builder.start(name, attrs)
+
+    # -- located mode: where each element's parts begin and end ---------------------
+
+    def _touch(self, *_ignored) -> None:
+        """An event: the open element's content has begun by here."""
+        frame = self.builder.stack[-1]
+        if frame.content_at is None:
+            frame.content_at = self.parser.CurrentByteIndex
+
+    def _text_located(self, data: str) -> None:
+        self._touch()
+        self.builder.text(data)
+
+    def _end_located(self, name: str) -> None:
+        at = self.parser.CurrentByteIndex  # the end tag, or just after an empty-element tag
+        frame = self.builder.stack[-1]
+        window, base = self._window, self._window_base
+        if frame.content_at is None and window[at - base - 2:at - base] == b"/>":
+            self.builder.end(name, -1, frame.at, at)
+            return
+        content_at = at if frame.content_at is None else frame.content_at
+        self.builder.end(name, content_at, at, window.index(b">", at - base) + base + 1)
 
     def _declaration(self, version, encoding, standalone) -> None:
         if not _VERSION.match(version or ""):
@@ -148,9 +201,11 @@ class Engine:
 
     def _instruction(self, target: str, data: str) -> None:
         _check_name(target, self.limits)
-        self._comment(data)
+        self._comment(data)  # (also where located mode notes the event)
 
     def _comment(self, data: str) -> None:
+        if self._located:
+            self._touch()
         if utf8_size(data) > self.limits.max_text:
             raise XmlLimitError(f"text longer than max_text={self.limits.max_text} bytes",
                                 code="xml-limit-text")

@@ -6,6 +6,14 @@ applies the record semantics documented in :mod:`mbx.xml.parser`: leaf
 children become fields, a record is published when its element first goes
 two levels deeper or closes, wrappers are dropped, and grouped paths collect
 their registered descendants into one nested record.
+
+Located mode (an ``end_handler`` is given, see :mod:`mbx.xml.rewriter`) also
+tracks where things sit in the input: handlers receive ``(fields, start,
+spans)``, ``spans`` giving each leaf field's ``(tag start, content start or -1
+for an empty-element tag, end tag start, end)`` as absolute byte offsets, and
+``end_handler(start, close start, end)`` follows the close of every registered
+element that was not skipped. :attr:`RecordBuilder.hold` is the earliest offset
+a later event may still refer to.
 """
 
 from __future__ import annotations
@@ -26,9 +34,10 @@ class _Record:
     """State of one open element whose path is registered."""
 
     __slots__ = ("node", "depth", "attrs", "attrs_pending", "pending", "nonleaf", "built",
-                 "owner")
+                 "owner", "at", "hold", "spans")
 
-    def __init__(self, node: int, depth: int, attrs: dict, owner: "_Record | None") -> None:
+    def __init__(self, node: int, depth: int, attrs: dict, owner: "_Record | None",
+                 at: int = -1) -> None:
         self.node = node
         self.depth = depth
         self.attrs = attrs
@@ -42,16 +51,26 @@ class _Record:
         self.built: dict | None = None
         #: The grouped record this one belongs to (itself for a group root).
         self.owner = owner
+        #: Located mode: where the element's start tag begins; where its pending chunk
+        #: begins (-1 once published: nothing held); the spans of the pending leaves.
+        self.at = at
+        self.hold = at
+        self.spans: dict = {}
 
 
 class _Frame:
     """One open element."""
 
-    __slots__ = ("node", "name", "record", "capture", "has_attrs", "wrapper", "text")
+    __slots__ = ("node", "name", "record", "capture", "has_attrs", "wrapper", "text", "at",
+                 "content_at")
 
-    def __init__(self, node: int, name: str) -> None:
+    def __init__(self, node: int, name: str, at: int = -1) -> None:
         self.node = node
         self.name = name
+        #: Located mode: where the start tag begins, and where the content begins
+        #: (None until the engine sees what follows the start tag).
+        self.at = at
+        self.content_at: int | None = None
         self.record: _Record | None = None
         #: The record this element is a candidate leaf field of, while it is a leaf.
         self.capture: _Record | None = None
@@ -63,8 +82,10 @@ class _Frame:
 class RecordBuilder:
     """Consumes element events, calls handlers with finished records."""
 
-    def __init__(self, nodes: list[PathNode], limits: Limits) -> None:
+    def __init__(self, nodes: list[PathNode], limits: Limits, end_handler=None) -> None:
         self.nodes = nodes
+        self.end_handler = end_handler
+        self.located = end_handler is not None
         self.limits = limits
         self.children = {(node.parent, node.name): at for at, node in enumerate(nodes) if at}
         self.stack: list[_Frame] = [_Frame(0, "")]
@@ -77,7 +98,14 @@ class RecordBuilder:
 
     # -- events -----------------------------------------------------------------
 
-    def start(self, name: str, attrs: dict) -> None:
+    @property
+    def hold(self) -> int | None:
+        """The earliest offset of a record chunk still pending, or None."""
+        holds = [frame.record.hold for frame in self.stack
+                 if frame.record is not None and frame.record.hold >= 0]
+        return min(holds) if holds else None
+
+    def start(self, name: str, attrs: dict, at: int = -1) -> None:
         stack = self.stack
         parent = stack[-1]
         depth = len(stack)
@@ -91,11 +119,13 @@ class RecordBuilder:
                 owner.nonleaf = True
             self._flush(owner)
         node = self.children.get((parent.node, name), -1) if parent.node >= 0 else -1
-        frame = _Frame(node, name)
+        frame = _Frame(node, name, at)
         stack.append(frame)
         if self.skip_depth:
             return
         if parent.record is not None:
+            if parent.record.hold < 0:
+                parent.record.hold = at  # a candidate leaf starts a new chunk
             frame.capture = parent.record
             frame.text = []
             frame.has_attrs = bool(attrs)
@@ -108,7 +138,7 @@ class RecordBuilder:
                 owner = None
                 if flags & IN_GROUP:
                     owner = self._group_of(node)
-                record = _Record(node, depth, attrs, owner)
+                record = _Record(node, depth, attrs, owner, at)
                 if flags & GROUPED:
                     record.owner = record
                     record.built = {}
@@ -125,7 +155,8 @@ class RecordBuilder:
             self._count(size)
             frame.text.append(data)
 
-    def end(self, name: str = "") -> None:
+    def end(self, name: str = "", content_at: int = -1, close_at: int = -1,
+            end_at: int = -1) -> None:
         frame = self.stack.pop()
         if len(self.stack) == 1:
             self.root_done = True
@@ -137,11 +168,15 @@ class RecordBuilder:
             pending = frame.capture.pending
             if not (frame.name in pending and (value is None or not value.strip(_WS))):
                 pending[frame.name] = (value, frame.wrapper)
+                if self.located:
+                    frame.capture.spans[frame.name] = (frame.at, content_at, close_at, end_at)
         record = frame.record
         if record is not None:
             self._flush(record)
             if record.owner is record:
                 self._close_group(record)
+            if self.located:
+                self.end_handler(record.at, close_at, end_at)
         if self.skip_depth == len(self.stack):
             self.skip_depth = 0
 
@@ -163,9 +198,11 @@ class RecordBuilder:
     def _flush(self, record: _Record) -> None:
         """Publishes the pending chunk of ``record``, as Moodle's parser does."""
         pending = record.pending
+        record.hold = -1  # the chunk ends here, published or not: nothing before stays held
         if not pending and not record.nonleaf:
             return
         record.nonleaf = False
+        spans, record.spans = record.spans, {}
         fields = {}
         blank = True
         for name, (value, wrapper) in pending.items():
@@ -182,17 +219,20 @@ class RecordBuilder:
         if blank or not fields:
             return
         if record.owner is None:
-            self._dispatch(record, fields)
+            self._dispatch(record, fields, spans)
         elif record.built is not None:
             record.built.update(fields)
         else:
             record.built = fields
             attach_to_group(record.owner.built, self.nodes[record.node].group_path, fields)
 
-    def _dispatch(self, record: _Record, fields: dict) -> None:
+    def _dispatch(self, record: _Record, fields: dict, spans: dict | None = None) -> None:
         self.record_bytes = 0
         try:
-            result = self.nodes[record.node].handler(fields)
+            if self.located:
+                result = self.nodes[record.node].handler(fields, record.at, spans)
+            else:
+                result = self.nodes[record.node].handler(fields)
         except BaseException as exc:
             self.handler_error = exc
             raise
