@@ -61,15 +61,19 @@ class RewriteError(MbxError):
 class Element:
     """One registered element being rewritten: its record and where it sits."""
 
-    __slots__ = ("fields", "start", "spans", "dropped", "_rewriter")
+    __slots__ = ("fields", "start", "spans", "first", "dropped", "_rewriter")
 
-    def __init__(self, rewriter: Rewriter, fields: dict, start: int, spans: dict) -> None:
+    def __init__(self, rewriter: Rewriter, fields: dict, start: int, spans: dict,
+                 first: bool) -> None:
         #: The record, as :class:`mbx.xml.Parser` gives it (original values).
         self.fields = fields
         #: Offset of the element's start tag in the input.
         self.start = start
         #: Leaf name -> (tag start, content start or -1 for ``<x/>``, end tag start, end).
         self.spans = spans
+        #: Whether this is the element's first record (leaves after a nested element
+        #: come as a second one, as in Moodle's parser).
+        self.first = first
         self.dropped = False
         self._rewriter = rewriter
 
@@ -97,13 +101,15 @@ class Element:
             self._rewriter._edit(content_start, close_start, text)
 
     def drop(self) -> None:
-        """Removes the element with everything inside it."""
+        """Removes the element with everything inside it (from its first record)."""
+        self._check_first("dropped")
         if not self.dropped:
             self.dropped = True
             self._rewriter._drop(self.start)
 
     def insert_before(self, data: bytes) -> None:
         """Writes ``data`` (serialised XML) just before the element's start tag."""
+        self._check_first("preceded by an insertion")
         self._rewriter._edit(self.start, self.start, bytes(data))
 
     def insert_after(self, data: bytes) -> None:
@@ -113,6 +119,12 @@ class Element:
     def append(self, data: bytes) -> None:
         """Writes ``data`` as the element's last content, before its end tag."""
         self._rewriter._at_end(self.start, "append", bytes(data))
+
+    def _check_first(self, what: str) -> None:
+        if not self.first:
+            raise RewriteError(f"an element can only be {what} by a handler of its first "
+                               "record: its start tag is written by the time leaves after "
+                               "a nested element arrive")
 
 
 Handler = Callable[[Element], Any]
@@ -197,11 +209,14 @@ class Rewriter:
         self._edits: list[list] = []  # [start, end, sequence, bytes]
         self._ends: dict[int, list[tuple[str, bytes]]] = {}  # element start -> end work
         self._sequence = 0
+        self._dispatched: set[int] = set()  # open elements that had a record: bounded by depth
         self.edits = 0
 
     def _dispatcher(self, handlers: list[Handler]):
         def dispatch(fields: dict, start: int, spans: dict):
-            element = Element(self, fields, start, spans)
+            first = start not in self._dispatched
+            self._dispatched.add(start)
+            element = Element(self, fields, start, spans, first)
             for handler in handlers:
                 handler(element)
                 if element.dropped:
@@ -230,6 +245,7 @@ class Rewriter:
 
     def _closed(self, start: int, close_start: int, end: int) -> None:
         """The engine's end handler: a registered element closed."""
+        self._dispatched.discard(start)
         work = self._ends.pop(start, None)
         if not work:
             return
