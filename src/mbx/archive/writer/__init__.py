@@ -15,8 +15,13 @@ members are spooled to a temporary folder (as Moodle spools its backup to a
 temp dir) and packed when the writer closes, streaming, in 1 MiB reads.
 Memory stays flat whatever the archive size; only the list of names is kept.
 
+:class:`StreamingArchiveWriter` (:mod:`.stream`) is the one-pass twin, for
+the archive-to-archive transforms: members in the caller's order (the input's),
+each deflated as it comes, nothing spooled, the index put first at close.
+
 Modules: :mod:`.ustar` (the tar member format), :mod:`.order` (Moodle's entry
-order), :mod:`.pack` (the deflate engine, the tar.gz and zip packers); the
+order), :mod:`.names` (the names both writers admit), :mod:`.pack` (the deflate
+engine, the tar.gz and zip packers), :mod:`.stream` (the streaming writer); the
 ``.ARCHIVE_INDEX`` format is :func:`mbx.archive.index.format_archive_index`,
 beside its reader.
 

@@ -54,13 +54,13 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
-from mbx.archive.base import MOODLE_UNKNOWN_MTIME, MemberInfo
+from mbx.archive.base import MOODLE_UNKNOWN_MTIME, MemberInfo, refuse
 from mbx.archive.index import format_archive_index
 from mbx.archive.writer.names import MemberNames
 from mbx.archive.writer.pack import (COPY_SIZE, END_OF_ARCHIVE, GZIP_HEADER, crc32_combine,
                                      deflate_engine, default_compressor, gzip_trailer_bytes,
                                      index_entry, sync_flush_flag, zip_info, zip_level)
-from mbx.archive.writer.ustar import padding, ustar_header
+from mbx.archive.writer.ustar import LATEST_MTIME, padding, ustar_header
 from mbx.errors import ArchiveError
 from mbx.progress import Monitor, as_monitor
 
@@ -74,6 +74,10 @@ _COPY_STEP = 64 << 20
 #: files (an old kernel, a file system without support): the next way is tried.
 _CANNOT_COPY = frozenset({errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP,
                           errno.ENOTSUP})
+
+#: The latest time each format holds: a ustar header's 11 octal digits, a zip's DOS
+#: date (the end of 2107). Earlier than 1980, a zip holds 1980 (as pack_zip does).
+_LATEST_MTIME = {"tgz": LATEST_MTIME, "zip": 4354819199}
 
 Chunks = Iterable[bytes] | BinaryIO
 Progress = Monitor | Callable[[MemberInfo], None] | None
@@ -95,9 +99,9 @@ class StreamingArchiveWriter:
     cancel between chunks, so a cancel lands inside a long member; the writer
     starts no phase of its own (the caller's pass names it).
 
-    A name the readers would refuse or skip is refused (an
-    :class:`~mbx.errors.ArchiveError`) before anything is written, and the
-    writer goes on. Any other failure while a member is written abandons the
+    A name the readers would refuse or skip, or a time the format cannot hold,
+    is refused (an :class:`~mbx.errors.ArchiveError`) before anything is
+    written, and the writer goes on. Any other failure while a member is written abandons the
     archive (:meth:`abort`) and is raised. Used as a context manager, an
     exception abandons it too; :meth:`close` is what makes it appear.
     """
@@ -135,6 +139,7 @@ class StreamingArchiveWriter:
         lists every directory's time as unknown, as Moodle's does.
         """
         self._check_ready()
+        self._check_mtime(name, mtime)
         self._names.admit(name, is_dir=True)
         with self._all_or_nothing():
             self._sink.begin(name, True, 0, mtime)
@@ -150,6 +155,7 @@ class StreamingArchiveWriter:
         self._check_ready()
         if not isinstance(size, int) or size < 0:
             raise ValueError(f"size must be a whole number of bytes, not {size!r}")
+        self._check_mtime(name, mtime)
         self._names.admit(name)
         with self._all_or_nothing():
             self._write_member(name, size, mtime, chunks)
@@ -159,6 +165,7 @@ class StreamingArchiveWriter:
         the stream closes (spooled until then). Close it before adding the next
         member; an exception inside its ``with`` block abandons the archive."""
         self._check_ready()
+        self._check_mtime(name, mtime)
         self._names.admit(name)
         self._open_member = _OpenMember(self, name, mtime)
         return self._open_member
@@ -237,6 +244,13 @@ class StreamingArchiveWriter:
             self.abort()
             raise
 
+    def _check_mtime(self, name: str, mtime: int | None) -> None:
+        """Refuses, before anything is written, a time the format cannot hold (a
+        negative one, or one centuries ahead, as a hostile input may carry)."""
+        if mtime is not None and not 0 <= mtime <= _LATEST_MTIME[self.format]:
+            raise refuse("archive-bad-mtime", f"{name!r} has the time {mtime}, which a "
+                         f"{self.format} archive cannot hold", self.path)
+
     def _check_ready(self) -> None:
         if self._closed:
             raise ArchiveError("the archive writer is closed", code="archive-writer-closed",
@@ -286,7 +300,8 @@ class _OpenMember(io.RawIOBase):
     def discard(self) -> None:
         """Drops the member unwritten (the archive is being abandoned)."""
         if not self.closed:
-            self._spool.close()
+            with contextlib.suppress(OSError):  # a full disk may refuse the buffer's flush
+                self._spool.close()
             super().close()
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -410,7 +425,8 @@ class _TarGzSink:
         out.write(gzip_trailer_bytes(crc, len(index) + self._length))
 
     def discard(self) -> None:
-        self._body.close()  # anonymous: closing it frees it
+        with contextlib.suppress(OSError):  # a full disk may refuse the buffer's flush
+            self._body.close()  # anonymous: closing it frees it
 
 
 class _ZipSink:
