@@ -575,12 +575,15 @@ def test_a_full_disk_fails_and_leaves_nothing(tmp_path, format, where):
     with small_disk(tmp_path / "disk", 1 << 20) as disk:
         empty = _free(disk)
         size = (3 << 20) if where == "while-adding" else (640 << 10)
+        added = []
         with pytest.raises(OSError) as caught:
             with StreamingArchiveWriter(disk / "full.mbz", format) as archive:
                 archive.add("random.bin", size, WHEN,
                             (os.urandom(1 << 16) for _ in range(size >> 16)))
                 archive.add("after.xml", 2, WHEN, [b"ok"])
+                added.append(True)
         assert caught.value.errno == errno.ENOSPC
+        assert added == ([True] if where == "at-close" else [])
         assert leftovers(disk) == []
         assert _free(disk) == empty  # nothing still held open either
 
