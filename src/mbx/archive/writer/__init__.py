@@ -15,8 +15,13 @@ members are spooled to a temporary folder (as Moodle spools its backup to a
 temp dir) and packed when the writer closes, streaming, in 1 MiB reads.
 Memory stays flat whatever the archive size; only the list of names is kept.
 
+:class:`StreamingArchiveWriter` (:mod:`.stream`) is the one-pass twin, for
+the archive-to-archive transforms: members in the caller's order (the input's),
+each deflated as it comes, nothing spooled, the index put first at close.
+
 Modules: :mod:`.ustar` (the tar member format), :mod:`.order` (Moodle's entry
-order), :mod:`.pack` (the deflate engine, the tar.gz and zip packers); the
+order), :mod:`.names` (the names both writers admit), :mod:`.pack` (the deflate
+engine, the tar.gz and zip packers), :mod:`.stream` (the streaming writer); the
 ``.ARCHIVE_INDEX`` format is :func:`mbx.archive.index.format_archive_index`,
 beside its reader.
 
@@ -34,17 +39,18 @@ import shutil
 import tempfile
 from typing import Callable
 
-from mbx.archive.base import (ARCHIVE_INDEX_NAME, ArchiveLimits, EntryChecker, EntryKind,
-                              MemberInfo, ignore_reason, normalize_member_name, refuse)
+from mbx.archive.base import MemberInfo
+from mbx.archive.writer.names import MemberNames
 from mbx.archive.writer.order import member_order
 from mbx.archive.writer.pack import (MOODLE_UNKNOWN_MTIME, deflate_engine, default_compressor,
                                      index_text, pack_tgz, pack_zip)
-from mbx.archive.writer.ustar import split_ustar_name, ustar_header
+from mbx.archive.writer.stream import StreamingArchiveWriter
+from mbx.archive.writer.ustar import ustar_header
 from mbx.errors import ArchiveError
 from mbx.progress import Monitor, as_monitor
 
-__all__ = ["ArchiveWriter", "MOODLE_UNKNOWN_MTIME", "deflate_engine", "default_compressor",
-           "member_order", "ustar_header"]
+__all__ = ["ArchiveWriter", "MOODLE_UNKNOWN_MTIME", "StreamingArchiveWriter", "deflate_engine",
+           "default_compressor", "member_order", "ustar_header"]
 
 
 class _SpoolFile:
@@ -112,7 +118,7 @@ class ArchiveWriter:
         self._spool = tempfile.mkdtemp(prefix=".mbx-spool-", dir=parent)
         self._sizes: dict[str, int] = {}
         #: the readers' own checks, so that mbx never writes what it would refuse to read
-        self._names = EntryChecker(ArchiveLimits(), self.path, refuse_collisions=True)
+        self._names = MemberNames(format, self.path)
         self._closed = False
         self.monitor = as_monitor(progress)
         #: Filled by :meth:`close`: bytes of member data packed and archive size.
@@ -124,7 +130,7 @@ class ArchiveWriter:
     def open(self, name: str) -> _SpoolFile:
         """A writable stream for member ``name`` (``a/b/c.xml``); close it when done."""
         self._check_open()
-        self._check_name(name)
+        self._names.admit(name)
         path = self._spool_file(name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return _SpoolFile(self, name, path)
@@ -209,23 +215,3 @@ class ArchiveWriter:
             raise ArchiveError("the archive writer is closed", code="archive-writer-closed",
                                source=self.path)
 
-    def _check_name(self, name: str) -> None:
-        """Refuses what a reader would refuse or skip; names must already be normal
-        (``a/b.xml``: no ``./``, no trailing or doubled ``/``)."""
-        if name == ARCHIVE_INDEX_NAME:
-            raise refuse("archive-bad-name", f"{ARCHIVE_INDEX_NAME} is written by the writer",
-                         self.path)
-        try:
-            normal, _ = normalize_member_name(name, source=self.path)
-        except ArchiveError as error:
-            raise refuse("archive-bad-name", f"unusable member name {name!r}: {error.message}",
-                         self.path) from None
-        if normal != name or not name:
-            raise refuse("archive-bad-name", f"member name {name!r} is not in normal form "
-                         f"({normal!r})", self.path)
-        if ignore_reason(name) is not None:
-            raise refuse("archive-bad-name", f"{name!r} is macOS litter that readers skip",
-                         self.path)
-        if self.format == "tgz":
-            split_ustar_name(name, self.path)
-        self._names.admit(name, EntryKind.FILE, 0, None)  # duplicates, conflicts, collisions

@@ -34,11 +34,16 @@ from mbx.archive.index import format_archive_index
 from mbx.archive.writer.ustar import BLOCK, padding, ustar_header
 from mbx.errors import ArchiveError
 
-__all__ = ["COPY_SIZE", "MOODLE_UNKNOWN_MTIME", "deflate_engine", "default_compressor",
-           "index_text", "pack_tgz", "pack_zip", "sync_flush_flag"]
+__all__ = ["COPY_SIZE", "END_OF_ARCHIVE", "GZIP_HEADER", "MOODLE_UNKNOWN_MTIME", "crc32_combine",
+           "deflate_engine", "default_compressor", "gzip_trailer_bytes", "index_entry",
+           "index_text", "pack_tgz", "pack_zip", "sync_flush_flag", "zip_info", "zip_level"]
 
 COPY_SIZE = 1 << 20
-_GZIP_OS_UNKNOWN = 255
+#: The gzip header of every tar.gz mbx writes: no name, fixed time 0, "unknown" OS
+#: (255), so that the output never varies.
+GZIP_HEADER = struct.pack("<BBBBIBB", 0x1F, 0x8B, 8, 0, 0, 0, 255)
+#: The two zero blocks that end a tar stream (no padding to a 10 KiB record, as Moodle).
+END_OF_ARCHIVE = b"\0" * (2 * BLOCK)
 _ZIP_EPOCH = 315532800  # 1980-01-01: zip cannot hold earlier times
 
 try:  # isal deflates 3-10x faster than zlib; both are valid gzip for Moodle
@@ -82,6 +87,15 @@ def sync_flush_flag(name: str) -> int:
     return _module(name).Z_SYNC_FLUSH
 
 
+def crc32_combine(crc_first: int, crc_second: int, length_second: int) -> int:
+    """The CRC-32 of two byte strings end to end, from their CRCs and the second's
+    length, without reading either again. isal provides it (zlib's Python module
+    does not), so it serves whichever compressor deflates."""
+    if _isal_zlib is None:  # pragma: no cover - isal is a declared dependency
+        raise ValueError("crc32_combine needs isal (a declared dependency of mbx)")
+    return _isal_zlib.crc32_combine(crc_first, crc_second, length_second)
+
+
 # -- tar.gz --------------------------------------------------------------------------------
 
 def index_text(order: list[tuple[str, bool]], sizes: dict[str, int], mtime: int) -> bytes:
@@ -90,15 +104,26 @@ def index_text(order: list[tuple[str, bool]], sizes: dict[str, int], mtime: int)
                                 for name, is_dir in order)
 
 
+def index_entry(index: bytes, source: str | None = None) -> bytes:
+    """The whole tar entry of the ``.ARCHIVE_INDEX`` holding ``index``: header, text,
+    padding (Moodle's time for the unknown, as for directories)."""
+    return (ustar_header(ARCHIVE_INDEX_NAME, len(index), MOODLE_UNKNOWN_MTIME, False, source)
+            + index + padding(len(index)))
+
+
+def gzip_trailer_bytes(crc: int, size: int) -> bytes:
+    """The 8-byte gzip trailer: CRC-32 and length (modulo 2**32) of the inflated data."""
+    return struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF)
+
+
 def pack_tgz(out: BinaryIO, order: list[tuple[str, bool]], sizes: dict[str, int],
              spool_path: SpoolPath, *, mtime: int, compressor: str, level: int | None,
              progress: Progress = None, source: str | None = None) -> tuple[int, int]:
     """Writes the tar.gz of the spooled members to ``out``; returns (member bytes
     packed, archive bytes written)."""
     engine, crc32 = deflate_engine(compressor, level)
-    # gzip header: no name, fixed time 0, "unknown" OS, so output never varies
-    out.write(struct.pack("<BBBBIBB", 0x1F, 0x8B, 8, 0, 0, 0, _GZIP_OS_UNKNOWN))
-    written = 10
+    out.write(GZIP_HEADER)
+    written = len(GZIP_HEADER)
     crc = 0
     total = 0
     packed_bytes = 0
@@ -112,9 +137,7 @@ def pack_tgz(out: BinaryIO, order: list[tuple[str, bool]], sizes: dict[str, int]
             out.write(packed)
             written += len(packed)
 
-    index = index_text(order, sizes, mtime)
-    put(ustar_header(ARCHIVE_INDEX_NAME, len(index), MOODLE_UNKNOWN_MTIME, False, source))
-    put(index + padding(len(index)))
+    put(index_entry(index_text(order, sizes, mtime), source))
     for name, is_dir in order:
         if is_dir:
             put(ustar_header(name, 0, MOODLE_UNKNOWN_MTIME, True, source))
@@ -135,14 +158,35 @@ def pack_tgz(out: BinaryIO, order: list[tuple[str, bool]], sizes: dict[str, int]
         packed_bytes += size
         if progress is not None:
             progress(MemberInfo(name, size, mtime, False))
-    put(b"\0" * (2 * BLOCK))
+    put(END_OF_ARCHIVE)
     tail = engine.flush()
     out.write(tail)
-    out.write(struct.pack("<II", crc & 0xFFFFFFFF, total & 0xFFFFFFFF))
+    out.write(gzip_trailer_bytes(crc, total))
     return packed_bytes, written + len(tail) + 8
 
 
 # -- zip -----------------------------------------------------------------------------------
+
+def zip_level(compressor: str, level: int | None) -> int:
+    """The zlib level zipfile deflates with: ``level`` when ``compressor`` is
+    ``"zlib"`` (zipfile always deflates with zlib), else zlib's default."""
+    return 6 if level is None or compressor != "zlib" else level
+
+
+def zip_info(name: str, is_dir: bool, mtime: int) -> zipfile.ZipInfo:
+    """The zip entry of a member as Moodle's zips hold it: Unix modes, a trailing
+    ``/`` and no compression for a directory, deflate for a file."""
+    info = zipfile.ZipInfo(name + "/" if is_dir else name,
+                           date_time=time.gmtime(max(mtime, _ZIP_EPOCH))[:6])
+    info.create_system = 3
+    if is_dir:
+        info.external_attr = (0o40755 << 16) | 0x10
+        info.compress_type = zipfile.ZIP_STORED
+    else:
+        info.external_attr = 0o100644 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
 
 def pack_zip(out: BinaryIO, order: list[tuple[str, bool]], sizes: dict[str, int],
              spool_path: SpoolPath, *, mtime: int, compressor: str, level: int | None,
@@ -150,23 +194,16 @@ def pack_zip(out: BinaryIO, order: list[tuple[str, bool]], sizes: dict[str, int]
     """Writes the zip of the spooled members to ``out`` (no ``.ARCHIVE_INDEX``, as in
     Moodle's zips); returns (member bytes packed, archive bytes written). zipfile
     deflates with zlib: ``level`` applies when ``compressor`` is ``"zlib"``."""
-    stamp = time.gmtime(max(mtime, _ZIP_EPOCH))[:6]
-    level = 6 if level is None or compressor != "zlib" else level
     packed_bytes = 0
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED,
-                         compresslevel=level, allowZip64=True) as archive:
+                         compresslevel=zip_level(compressor, level), allowZip64=True) as archive:
         for name, is_dir in order:
-            info = zipfile.ZipInfo(name + "/" if is_dir else name, date_time=stamp)
-            info.create_system = 3
+            info = zip_info(name, is_dir, mtime)
             if is_dir:
-                info.external_attr = (0o40755 << 16) | 0x10
-                info.compress_type = zipfile.ZIP_STORED
                 archive.writestr(info, b"")
                 if progress is not None:
                     progress(MemberInfo(name, 0, None, True))
                 continue
-            info.external_attr = 0o100644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
             size = sizes[name]
             with open(spool_path(name), "rb") as member, \
                     archive.open(info, "w", force_zip64=size >= 1 << 31) as target:

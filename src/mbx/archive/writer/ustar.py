@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from mbx.archive.base import refuse
 
-__all__ = ["BLOCK", "padding", "split_ustar_name", "ustar_header"]
+__all__ = ["BLOCK", "LATEST_MTIME", "padding", "split_ustar_name", "ustar_header"]
 
 BLOCK = 512
 _MAX_SIZE = 8 ** 11 - 1  # 11 octal digits: Moodle refuses anything larger
+#: The latest time a header holds (11 octal digits, plain, unsigned: the year 2242).
+LATEST_MTIME = 8 ** 11 - 1
 
 
 def _octal(value: int, width: int) -> bytes:
@@ -44,6 +46,9 @@ def ustar_header(name: str, size: int, mtime: int, is_dir: bool,
     if size > _MAX_SIZE:
         raise refuse("archive-member-too-large",
                      f"{name!r} is {size} bytes, more than a ustar size field holds", source)
+    if not 0 <= mtime <= LATEST_MTIME:
+        raise refuse("archive-bad-mtime",
+                     f"{name!r} has the time {mtime}, which a ustar header cannot hold", source)
     prefix, short = split_ustar_name(name + ("/" if is_dir else ""), source)
     header = b"".join([
         short.ljust(100, b"\0"),
