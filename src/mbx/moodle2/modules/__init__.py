@@ -12,7 +12,7 @@ import importlib
 
 from mbx.moodle2.declare import Module
 
-__all__ = ["NAMES", "declaration"]
+__all__ = ["NAMES", "declaration", "facts"]
 
 #: The modules mbx knows; an activity of any other module is kept raw.
 NAMES = ("assign", "book", "folder", "forum", "label", "page", "quiz", "resource", "url")
@@ -24,3 +24,8 @@ def declaration(name: str) -> Module | None:
     if name not in NAMES:
         return None
     return importlib.import_module(f"{__name__}.{name}").MODULE
+
+
+def facts(name: str) -> Module | None:
+    """What mbx knows of the module, restored or not (the transforms read this)."""
+    return declaration(name)
