@@ -45,7 +45,9 @@ supported by this command yet, 130 interrupted"""
 #: command name -> the function that runs it
 COMMANDS = {"ls": commands.ls, "info": commands.info, "cat": commands.cat,
             "records": commands.records, "verify": commands.verify, "synth": commands.synth,
-            "restore": commands.restore, "query": commands.query}
+            "restore": commands.restore, "query": commands.query,
+            "transform": commands.transform, "dates": commands.dates,
+            }
 
 
 class _VersionAction(argparse.Action):
@@ -183,6 +185,36 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a blob that does not match its hash is fatal, not a warning")
     add_output_flags(restore)
 
+    # -- transforms: `mbx transform` takes every transform's flags; each transform also has
+    # its own command with its flags unprefixed (TRANSFORM_FLAGS says both)
+    transform = command("transform", "rewrite a backup into a new one, any transforms composed "
+                        "in one streaming pass (none: an exact copy)", reads_backup=True)
+    _transform_io(transform)
+    for name, flags in TRANSFORM_FLAGS.items():
+        group = transform.add_argument_group(name)
+        for combined, own, options in flags:
+            group.add_argument(combined, **options)
+    add_output_flags(transform)
+    for name, (help_text, switch) in TRANSFORM_COMMANDS.items():
+        own_command = command(name, help_text, reads_backup=True)
+        _transform_io(own_command)
+        for _, own, options in TRANSFORM_FLAGS[name]:
+            if own is not None:
+                own_command.add_argument(own, **options)
+        if switch:
+            own_command.set_defaults(**{switch: True})
+        add_output_flags(own_command)
+
+    dates = command("dates", "list every date of a backup, for reading or for editing and "
+                    "giving back to roll-dates --dates-file", reads_backup=True)
+    dates.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    dates.add_argument("--user-data", action="store_true", help="dates in user data too")
+    dates_format = dates.add_mutually_exclusive_group()
+    dates_format.add_argument("--csv", dest="dates_format", action="store_const", const="csv",
+                              default="csv", help="CSV, one row per date (the default)")
+    dates_format.add_argument("--json", dest="dates_format", action="store_const",
+                              const="json", help="a JSON list")
+
     query = command("query", "run one SQL query against a restore target and print the rows")
     query.add_argument("target", help="sqlite:PATH or postgresql://...")
     query.add_argument("sql", help="the query, e.g. \"SELECT fullname FROM mdl_course\"")
@@ -191,6 +223,55 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 DEFAULT_RESTORE_TARGET = "sqlite:mbx-restore.db"
+
+#: The transforms' own commands: name -> (help, the flag the command switches on).
+TRANSFORM_COMMANDS = {
+    "strip-users": ("remove users and all user data from a backup", "strip_users"),
+    "rewrite-users": ("change usernames, e-mails and idnumbers of a backup's users from a CSV "
+                      "table", None),
+    "roll-dates": ("move every date of a backup by an offset, or to a new start date", None),
+}
+
+#: transform -> its flags: (flag on ``mbx transform``, flag on its own command or None,
+#: argparse options). The dest names are what :func:`mbx.cli.commands.transform` reads.
+TRANSFORM_FLAGS: dict[str, list[tuple[str, str | None, dict]]] = {
+    "strip-users": [
+        ("--strip-users", None, dict(action="store_true", dest="strip_users",
+                                     help="remove users and all user data, as a backup made "
+                                          "without users")),
+    ],
+    "rewrite-users": [
+        ("--rewrite-users", "--csv", dict(dest="user_table", metavar="CSV",
+                                          help="change usernames, e-mails, idnumbers: CSV rows "
+                                               "field,old,new or old,new")),
+    ],
+    "roll-dates": [
+        ("--roll-dates", "--offset", dict(dest="offset", metavar="OFFSET",
+                                          help="move every date: +26w, +180d, -3600s")),
+        ("--start", "--start", dict(dest="start", metavar="YYYY-MM-DD",
+                                    help="move dates so that the course starts on this day")),
+        ("--activity-date", "--activity", dict(
+            dest="activity_dates", action="append", default=[], metavar="CMID=DATE",
+            help="one activity's own move: an offset (+7d) or the day its first date moves "
+                 "to (repeatable)")),
+        ("--dates-file", "--dates-file", dict(dest="dates_file", metavar="FILE",
+                                              help="exact dates: the rows of `mbx dates`, "
+                                                   "edited (CSV or JSON)")),
+        ("--user-data", "--user-data", dict(dest="user_data", action="store_true",
+                                            help="move dates in user data too")),
+    ],
+}
+
+
+COMMANDS.update(dict.fromkeys(TRANSFORM_COMMANDS, commands.transform))
+
+
+def _transform_io(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    parser.add_argument("output_path", metavar="output",
+                        help="the backup to write (written whole, then renamed into place)")
+    parser.add_argument("--format", choices=["tgz", "zip"], default="tgz",
+                        help="container of the output (default tgz, as Moodle writes)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -312,3 +312,56 @@ def _plain(value):
     if isinstance(value, (bytes, memoryview)):
         return f"<{len(value)} bytes>"
     return value
+
+
+class _Usage(Exception):
+    """A command line that cannot run: said on stderr, exit 2."""
+
+
+def transform(args) -> int:
+    """``mbx transform`` and each transform's own command: one pass, one new backup."""
+    from mbx.transform import transform as run_transform
+
+    output = Output(args.output)
+    try:
+        if args.command == "rewrite-users" and not args.user_table:
+            raise _Usage("rewrite-users needs --csv FILE")
+        selection = {"strip_users": getattr(args, "strip_users", False),
+                     "rewrite_users": getattr(args, "user_table", None),
+                     "roll_dates": _roll_dates_options(args)}
+    except _Usage as problem:
+        output.note(str(problem))
+        return EXIT_USAGE
+    with progress(args, "transforming") as monitor:
+        report = run_transform(args.backup, args.output_path, format=args.format,
+                               limits=archive_limits(args), progress=monitor, **selection)
+    output.document(report, text.transform_lines, to_json=lambda r: r.to_dict())
+    return EXIT_OK
+
+
+def _roll_dates_options(args) -> dict | None:
+    activities = {}
+    for item in getattr(args, "activity_dates", None) or ():
+        cmid, _, value = item.partition("=")
+        if not cmid.strip().isdigit() or not value:
+            raise _Usage(f"{item!r}: expected CMID=DATE or CMID=OFFSET (12=2027-03-01, 12=+7d)")
+        activities[int(cmid)] = value
+    options = {"offset": getattr(args, "offset", None), "start": getattr(args, "start", None),
+               "activities": activities, "overrides": getattr(args, "dates_file", None),
+               "user_data": getattr(args, "user_data", False)}
+    if options["offset"] is None and options["start"] is None and not activities \
+            and options["overrides"] is None:
+        if args.command == "roll-dates":
+            raise _Usage("roll-dates needs --offset, --start, --activity or --dates-file")
+        return None
+    return options
+
+
+def dates(args) -> int:
+    """``mbx dates``: every date of a backup as CSV rows (or JSON), to read or to edit."""
+    from mbx.transform import list_dates
+    from mbx.transform.dates import write_rows
+
+    rows = list_dates(args.backup, user_data=args.user_data)
+    write_rows(rows, sys.stdout, args.dates_format)
+    return EXIT_OK

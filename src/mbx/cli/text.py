@@ -286,3 +286,20 @@ def table_lines(columns: list[str], rows: list[tuple], *, limit: int = 60) -> li
     lines += ["  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip() for row in cells]
     lines.append(f"({_plural(len(rows), 'row')})")
     return lines
+
+
+def transform_lines(report: Any) -> list[str]:
+    """The text of ``mbx transform``: what was written, member by member kind, and what
+    each transform did."""
+    lines = [f"wrote {report.output} from {report.source}"
+             + (f" ({', '.join(report.transforms)})" if report.transforms else " (exact copy)"),
+             f"  {_plural(report.members_written, 'member')}: {report.members_copied} copied, "
+             f"{report.members_rewritten} rewritten ({report.members_changed} changed), "
+             f"{report.members_dropped} dropped; {format_size(report.bytes_out)} written",
+             f"  {sum(report.seconds.values()):.1f} s (" + ", ".join(
+                 f"{phase} {seconds:.1f} s" for phase, seconds in report.seconds.items()) + ")"]
+    for name, details in report.details.items():
+        shown = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in details.items()
+                          if value not in (None, {}, [], ""))
+        lines.append(f"  {name}: {shown}")
+    return lines

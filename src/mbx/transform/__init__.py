@@ -1,15 +1,66 @@
 """Streaming transforms, archive to archive: each a small set of record rules over the rewriter.
 
-``transform(source, output, ...)`` runs any combination in one pass (two
-inflates, one deflate; see :mod:`.pipeline`); each transform also has its own
-function. The output is a backup Moodle restores, written under a temporary
-name and renamed when complete.
+:func:`transform` runs any combination in one pass (two inflates, one
+deflate; see :mod:`.pipeline`), and each transform has its own function:
+:func:`~.dates.roll_dates`, :func:`~.strip.strip_users`,
+:func:`~.users.rewrite_users`. The output is a backup Moodle restores,
+written under a temporary name and renamed when complete; with nothing
+selected, every member is copied byte for byte.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from mbx.archive.base import ArchiveLimits
+from mbx.progress import Monitor
 from mbx.transform.base import Facts, Transform
+from mbx.transform.dates import RollDates, list_dates, read_overrides, roll_dates
 from mbx.transform.pipeline import run
 from mbx.transform.report import TransformReport
+from mbx.transform.strip import StripUsers, strip_users
+from mbx.transform.users import RewriteUsers, read_user_table, rewrite_users
 
-__all__ = ["Facts", "Transform", "TransformReport", "run"]
+__all__ = ["Facts", "Transform", "TransformReport", "list_dates", "rewrite_users",
+           "roll_dates", "run", "strip_users", "transform"]
+
+
+def _roll_dates(options: Mapping[str, Any]) -> Transform:
+    options = dict(options)
+    if isinstance(options.get("overrides"), (str, os.PathLike)):
+        options["overrides"] = read_overrides(options["overrides"])
+    return RollDates(**options)
+
+
+def _rewrite_users(table) -> Transform:
+    rows = read_user_table(table) if isinstance(table, (str, os.PathLike)) else table
+    return RewriteUsers(rows)
+
+
+#: keyword of :func:`transform` -> what builds its transform from the keyword's value, in
+#: the order they run (where two change the same value, the earlier one's change stands).
+TRANSFORMS: dict[str, Callable[[Any], Transform]] = {
+    "strip_users": lambda _: StripUsers(),
+    "rewrite_users": _rewrite_users,
+    "roll_dates": _roll_dates,
+}
+
+
+def transform(source: str | os.PathLike, output: str | os.PathLike, *,
+              strip_users: bool = False, rewrite_users: Any = None,
+              roll_dates: Mapping[str, Any] | None = None, format: str = "tgz",
+              compressor: str | None = None, limits: ArchiveLimits | None = None,
+              progress: Monitor | None = None) -> TransformReport:
+    """Writes ``output``: ``source`` with the selected transforms applied in one pass.
+
+    ``roll_dates`` takes :class:`~.dates.RollDates`'s keywords (``offset``, ``start``,
+    ``activities``, ``overrides``, ``user_data``); ``rewrite_users`` a CSV path or rows.
+    """
+    chosen = {"strip_users": strip_users or None, "rewrite_users": rewrite_users,
+              "roll_dates": roll_dates}
+    transforms = [build(chosen[name]) for name, build in TRANSFORMS.items()
+                  if chosen[name] is not None]
+    return run(source, output, transforms, format=format, compressor=compressor,
+               limits=limits, progress=progress)
