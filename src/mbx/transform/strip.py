@@ -17,7 +17,7 @@ import os
 from typing import Any
 
 from mbx.moodle2.catalogue import elements_of, steps_for
-from mbx.moodle2.members import MOODLE_BACKUP, USERS
+from mbx.moodle2.members import INFOREF, MOODLE_BACKUP, USERS
 from mbx.moodle2.settings import USER_DATA_MEMBERS, USER_GATED_SETTINGS, USERINFO_SETTING
 from mbx.transform.base import Facts, Transform
 from mbx.transform.pipeline import run
@@ -75,6 +75,10 @@ class StripUsers(Transform):
     def rewrites(self, name: str, facts: Facts):
         if name == MOODLE_BACKUP:
             yield SETTING, self._setting
+        elif name.endswith(INFOREF):
+            # every user reference goes, listed in users.xml or not (Moodle lists some
+            # that a backup without users.xml does not define)
+            yield "/inforef/userref/user", self._drop
         for path, element in elements_of(name):
             if element.userdata:
                 yield path, self._drop
