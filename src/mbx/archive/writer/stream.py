@@ -48,8 +48,10 @@ import contextlib
 import errno
 import io
 import os
+import queue
 import secrets
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
@@ -373,9 +375,83 @@ def _sync_folder(folder: str) -> None:
 
 # -- the two formats ----------------------------------------------------------------------
 
+class _BackgroundDeflater:
+    """Deflates the body in a second thread: isal and zlib release the GIL while they
+    compress, so the deflate (the largest single cost of a rewrite) overlaps with the
+    reading, parsing and rewriting of the caller's thread.
+
+    Pieces are gathered into batches of :data:`BATCH` bytes and handed over through a
+    queue of :data:`DEPTH` batches, which bounds the memory in flight. An error of
+    the thread (a full disk) is raised in the caller's thread at the next put or at
+    :meth:`finish`.
+    """
+
+    BATCH = 1 << 20
+    DEPTH = 4
+
+    def __init__(self, engine, crc32, target: BinaryIO) -> None:
+        self._engine, self._crc32, self._target = engine, crc32, target
+        self._batch: list[bytes] = []
+        self._batched = 0
+        self._queue: queue.Queue = queue.Queue(self.DEPTH)
+        self._error: BaseException | None = None
+        self.crc = 0
+        self.length = 0
+        self._thread = threading.Thread(target=self._run, name="mbx-deflate", daemon=True)
+        self._thread.start()
+
+    def put(self, data) -> None:
+        self._batch.append(data)
+        self._batched += len(data)
+        if self._batched >= self.BATCH:
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._batch:
+            batch = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
+            self._batch, self._batched = [], 0
+            self._queue.put(batch)
+
+    def _run(self) -> None:
+        engine, crc32, target = self._engine, self._crc32, self._target
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain: the caller sees the error and stops
+            try:
+                self.crc = crc32(batch, self.crc)
+                self.length += len(batch)
+                packed = engine.compress(batch)
+                if packed:
+                    target.write(packed)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                self._error = exc
+
+    def finish(self) -> None:
+        """Deflates what is left, ends the stream (Z_FINISH) and stops the thread."""
+        self._hand_over()
+        self._stop()
+        if self._error is not None:
+            raise self._error
+        self._target.write(self._engine.flush())
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def abort(self) -> None:
+        self._batch = []
+        if self._thread.is_alive():
+            self._error = self._error or RuntimeError("aborted")
+            self._stop()
+
+
 class _TarGzSink:
-    """The tar.gz in one pass: the body deflated as it comes into an anonymous file,
-    the index deflated and put before it at the end (see the module docstring)."""
+    """The tar.gz in one pass: the body deflated as it comes into an anonymous file
+    (by a :class:`_BackgroundDeflater`), the index deflated and put before it at the
+    end (see the module docstring)."""
 
     def __init__(self, output: _Temporary, compressor: str, level: int | None,
                  source: str) -> None:
@@ -383,35 +459,28 @@ class _TarGzSink:
         self._compressor = compressor
         self._level = level
         self._source = source
-        self._engine, self._crc32 = deflate_engine(compressor, level)
+        engine, crc32 = deflate_engine(compressor, level)
         self._body = tempfile.TemporaryFile(dir=os.path.dirname(source) or ".",
                                             prefix=".mbx-body-")
-        self._crc = 0
-        self._length = 0  # tar bytes in the body
+        self._deflater = _BackgroundDeflater(engine, crc32, self._body)
         self._entries: list[tuple[str, bool, int, int | None]] = []
 
-    def _put(self, data) -> None:
-        self._crc = self._crc32(data, self._crc)
-        self._length += len(data)
-        packed = self._engine.compress(data)
-        if packed:
-            self._body.write(packed)
-
     def begin(self, name: str, is_dir: bool, size: int, mtime: int | None) -> None:
-        self._put(ustar_header(name, size, MOODLE_UNKNOWN_MTIME if mtime is None else mtime,
-                               is_dir, self._source))
+        self._deflater.put(ustar_header(name, size, MOODLE_UNKNOWN_MTIME if mtime is None
+                                        else mtime, is_dir, self._source))
         self._entries.append((name, is_dir, size, mtime))
 
     def write(self, data) -> None:
-        self._put(data)
+        self._deflater.put(data)
 
     def end(self, size: int) -> None:
-        self._put(padding(size))
+        self._deflater.put(padding(size))
 
     def finish(self, check: Callable[[], None]) -> None:
-        self._put(END_OF_ARCHIVE)
+        deflater = self._deflater
+        deflater.put(END_OF_ARCHIVE)
+        deflater.finish()  # Z_FINISH: the body's last block is the final one
         body = self._body
-        body.write(self._engine.flush())  # Z_FINISH: the body's last block is the final one
         body.flush()
         body_size = body.tell()
         index = index_entry(format_archive_index(self._entries), self._source)
@@ -421,10 +490,11 @@ class _TarGzSink:
         out.write(head.compress(index))
         out.write(head.flush(sync_flush_flag(self._compressor)))  # byte-aligned, not final
         _append_copy(body, out, body_size, check, self._source)
-        crc = crc32_combine(crc32(index), self._crc, self._length)
-        out.write(gzip_trailer_bytes(crc, len(index) + self._length))
+        crc = crc32_combine(crc32(index), deflater.crc, deflater.length)
+        out.write(gzip_trailer_bytes(crc, len(index) + deflater.length))
 
     def discard(self) -> None:
+        self._deflater.abort()
         with contextlib.suppress(OSError):  # a full disk may refuse the buffer's flush
             self._body.close()  # anonymous: closing it frees it
 
