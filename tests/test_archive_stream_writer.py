@@ -627,3 +627,71 @@ def test_memory_stays_flat_for_a_200_mb_archive(out):
                 length += len(inflater.decompress(inflater.unconsumed_tail, 1 << 24))
     # the index entry (a header and one block of text), six headers, the end blocks
     assert inflater.eof and length == archive.bytes_in + 2 * 512 + 6 * 512 + 1024
+
+
+# -- slots: places reserved in the archive's order ------------------------------------------
+
+@pytest.mark.parametrize("compressor", ["isal", "zlib"])
+def test_slots_keep_their_place_and_can_be_dropped(out, compressor):
+    """Members reserved early and filled late sit where they were reserved; a dropped
+    slot (filled or not) leaves no trace; tarfile, gzip and mbx read it all back."""
+    path = out / "slots.mbz"
+    blob = os.urandom(300_000)
+    with StreamingArchiveWriter(path, compressor=compressor) as archive:
+        archive.add_dir("activities", WHEN)
+        late = archive.slot("activities/a.xml")
+        archive.add("activities/b.xml", 3, WHEN, [b"bbb"])
+        folder = archive.slot("files", is_dir=True)
+        kept = archive.slot("files/kept.bin")
+        kept.add(len(blob), WHEN, [blob])
+        gone = archive.slot("files/gone.bin")
+        gone.add(5, WHEN, [b"gone!"])
+        never = archive.slot("files/never.bin")
+        archive.add("users.xml", 4, WHEN, [b"<u/>"])
+        gone.drop()
+        never.drop()
+        folder.add_dir(WHEN)
+        with late.open(WHEN) as stream:
+            stream.write(b"<late/>")
+    with tarfile.open(path, "r:gz") as tar:
+        names = [member.name.rstrip("/") for member in tar]
+        assert names == [".ARCHIVE_INDEX", "activities", "activities/a.xml", "activities/b.xml",
+                         "files", "files/kept.bin", "users.xml"]
+        assert tar.extractfile("activities/a.xml").read() == b"<late/>"
+        assert tar.extractfile("files/kept.bin").read() == blob
+    gzip.decompress(path.read_bytes())  # one stream, CRC and length checked
+    assert TarGzContainer(str(path), ArchiveLimits()).index_listing() is not None
+    assert leftovers(out) == ["slots.mbz"]
+
+
+def test_an_unfilled_slot_abandons_the_archive(out):
+    path = out / "unfilled.mbz"
+    with pytest.raises(ArchiveError) as refused:
+        with StreamingArchiveWriter(path) as archive:
+            archive.slot("a.xml")
+    assert refused.value.code == "archive-slot-unfilled"
+    assert not path.exists() and leftovers(out) == []
+
+
+def test_a_slot_is_filled_once(out):
+    with StreamingArchiveWriter(out / "once.mbz") as archive:
+        slot = archive.slot("a.xml")
+        slot.add(1, WHEN, [b"a"])
+        with pytest.raises(ArchiveError) as refused:
+            slot.add(1, WHEN, [b"a"])
+        assert refused.value.code == "archive-slot-used"
+
+
+def test_zip_slots(out):
+    path = out / "slots.zip"
+    with StreamingArchiveWriter(path, "zip") as archive:
+        first = archive.slot("a.xml")
+        archive.add("b.xml", 1, WHEN, [b"b"])
+        dropped = archive.slot("c.xml")
+        dropped.drop()
+        first.add(1, WHEN, [b"a"])
+        with pytest.raises(ArchiveError):
+            first.drop()
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == ["a.xml", "b.xml"]
+        assert archive.read("a.xml") == b"a"

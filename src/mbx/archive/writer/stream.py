@@ -11,25 +11,31 @@ spooled (in memory up to :data:`SPOOL_MEMORY`, then on disk).
 tar.gz, as one gzip member that :meth:`~mbx.archive.tar_reader.TarGzContainer.index_listing`
 (the ``mbx ls -l`` fast path) trusts: the ``.ARCHIVE_INDEX`` comes first but
 lists sizes known only at the end. So the body (every tar entry after the
-index, and the end-of-archive blocks) is deflated as it comes into a raw
-deflate stream in an anonymous temporary file, with its own compressor,
-finished (``Z_FINISH``), its CRC-32 kept as it goes. At close the archive is
-written: the gzip header, the index entry deflated by a second compressor and
-ended with a *sync flush*, the body's deflate bytes copied after it (in the
-kernel where it can), and the trailer, whose CRC-32 is combined from the two
-parts' (:func:`~mbx.archive.writer.pack.crc32_combine`) and whose ISIZE is
-their total length.
+index) is deflated as it comes, in a second thread, into an anonymous
+temporary file, as *segments*: a stretch of members streamed one after
+another, or one member whose place was reserved with
+:meth:`StreamingArchiveWriter.slot` (a transform reserves the place of a
+member it can only rewrite once it has read a later one, or of a blob it may
+yet drop). Each segment has its own compressor and ends with a *sync flush*;
+the CRC-32 and length of each are kept. At close the archive is written: the
+gzip header, the index entry deflated by a compressor of its own and
+sync-flushed too, the segments of the members kept, in the archive's order
+(copied in the kernel where it can), a last segment with the end-of-archive
+blocks that ends the stream, and the trailer, whose CRC-32 is combined from
+the parts' (:func:`~mbx.archive.writer.pack.crc32_combine`) and whose ISIZE
+is their total length.
 
 Why the join is one valid deflate stream: a deflate stream is a sequence of
 blocks, the last one marked final, read with a window of the last 32 KiB of
 output for back-references. A sync flush ends the current block with an empty
 stored block, which ends on a byte boundary, and marks nothing final; the
-body's first block then starts on a byte boundary, as any stream's first
-block does, and its last block is the final one. The body's compressor
-started with no dictionary, so none of its back-references reach before its
-own first byte: they resolve to the same bytes whether the index comes before
-them or not. A second gzip member would be simpler, but the trailer that
-``index_listing`` compares with the index counts only the last member.
+next segment's first block then starts on a byte boundary, as any stream's
+first block does, and only the last segment's last block is final. Every
+segment's compressor started with no dictionary, so none of its
+back-references reach before its own first byte: they resolve to the same
+bytes whatever comes before. A gzip member per part would be simpler, but
+the trailer that ``index_listing`` compares with the index counts only the
+last member.
 
 zip: streamed by zipfile, member by member, as
 :func:`~mbx.archive.writer.pack.pack_zip` writes it (no index, directory
@@ -66,7 +72,7 @@ from mbx.archive.writer.ustar import LATEST_MTIME, padding, ustar_header
 from mbx.errors import ArchiveError
 from mbx.progress import Monitor, as_monitor
 
-__all__ = ["SPOOL_MEMORY", "StreamingArchiveWriter"]
+__all__ = ["SPOOL_MEMORY", "Slot", "StreamingArchiveWriter"]
 
 #: Bytes of a member opened with ``open()`` kept in memory before it spills to disk.
 SPOOL_MEMORY = 4 << 20
@@ -128,6 +134,7 @@ class StreamingArchiveWriter:
         self._names = MemberNames(format, self.path)
         self._output = _Temporary(self.path)
         self._open_member: _OpenMember | None = None
+        self._slots: list[Slot] = []
         self._closed = False
         self._sink = _SINKS[format](self._output, self.compressor, level, self.path)
 
@@ -172,6 +179,15 @@ class StreamingArchiveWriter:
         self._open_member = _OpenMember(self, name, mtime)
         return self._open_member
 
+    def slot(self, name: str, *, is_dir: bool = False) -> Slot:
+        """Reserves the place of member ``name`` here, in the archive's order; the
+        :class:`Slot` is filled (now or later, once what it holds is known) or
+        dropped, and the archive holds it at this place. A tar.gz can drop a slot
+        even once filled (its bytes are never copied); a zip only before."""
+        self._check_ready()
+        self._names.admit(name, is_dir=is_dir)
+        return Slot(self, name, is_dir, self._sink.reserve())
+
     # -- the end --------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -183,6 +199,12 @@ class StreamingArchiveWriter:
             self.abort()
             raise ArchiveError(f"member {name!r} is still open: the archive was abandoned",
                                code="archive-member-open", source=self.path)
+        unfilled = self._unfilled_slots()
+        if unfilled:
+            self.abort()
+            raise ArchiveError(f"{len(unfilled)} reserved member(s) neither filled nor dropped "
+                               f"({unfilled[0]!r} first): the archive was abandoned",
+                               code="archive-slot-unfilled", source=self.path)
         try:
             self.monitor.check()
             self._sink.finish(self.monitor.check)
@@ -212,8 +234,14 @@ class StreamingArchiveWriter:
 
     # -- inside ---------------------------------------------------------------------------
 
-    def _write_member(self, name: str, size: int, mtime: int | None, chunks: Chunks) -> None:
+    def _unfilled_slots(self) -> list[str]:
+        return [slot.name for slot in self._slots if not slot.done]
+
+    def _write_member(self, name: str, size: int, mtime: int | None, chunks: Chunks,
+                      piece=None) -> None:
         sink, check = self._sink, self.monitor.check
+        if piece is not None:
+            sink.fill(piece)
         sink.begin(name, False, size, mtime)
         written = 0
         for chunk in _pieces(chunks):
@@ -227,6 +255,8 @@ class StreamingArchiveWriter:
                                f"{'more' if written > size else written} came",
                                code="archive-size-mismatch", source=self.path)
         sink.end(size)
+        if piece is not None:
+            sink.filled(piece)
         self.bytes_in += size
         self.members += 1
         self.monitor(MemberInfo(name, size, mtime, False))
@@ -236,7 +266,7 @@ class StreamingArchiveWriter:
         self._open_member = None
         spool.seek(0)
         with self._all_or_nothing():
-            self._write_member(member.name, member.size, member.mtime, spool)
+            self._write_member(member.name, member.size, member.mtime, spool, member.piece)
 
     @contextlib.contextmanager
     def _all_or_nothing(self) -> Iterator[None]:
@@ -263,16 +293,71 @@ class StreamingArchiveWriter:
                                source=self.path)
 
 
+class Slot:
+    """The reserved place of one member (:meth:`StreamingArchiveWriter.slot`)."""
+
+    def __init__(self, owner: StreamingArchiveWriter, name: str, is_dir: bool, piece) -> None:
+        self._owner = owner
+        self.name = name
+        self.is_dir = is_dir
+        self._piece = piece
+        #: Filled or dropped.
+        self.done = False
+        owner._slots.append(self)
+
+    def add(self, size: int, mtime: int | None, chunks: Chunks) -> None:
+        """Fills the slot with a file of ``size`` bytes (as :meth:`StreamingArchiveWriter.add`)."""
+        owner = self._start(mtime)
+        if not isinstance(size, int) or size < 0:
+            raise ValueError(f"size must be a whole number of bytes, not {size!r}")
+        with owner._all_or_nothing():
+            owner._write_member(self.name, size, mtime, chunks, self._piece)
+
+    def add_dir(self, mtime: int | None = None) -> None:
+        owner = self._start(mtime)
+        sink = owner._sink
+        with owner._all_or_nothing():
+            sink.fill(self._piece)
+            sink.begin(self.name, True, 0, mtime)
+            sink.filled(self._piece)
+            owner.members += 1
+            owner.monitor(MemberInfo(self.name, 0, mtime, True))
+
+    def open(self, mtime: int | None = None) -> _OpenMember:
+        """A writable stream filling the slot when it closes (as :meth:`StreamingArchiveWriter.open`)."""
+        owner = self._start(mtime)
+        owner._open_member = _OpenMember(owner, self.name, mtime, self._piece)
+        return owner._open_member
+
+    def drop(self) -> None:
+        """The member is not in the archive."""
+        self._owner._check_ready()
+        self._owner._sink.drop(self._piece)
+        self.done = True
+
+    def _start(self, mtime: int | None) -> StreamingArchiveWriter:
+        owner = self._owner
+        owner._check_ready()
+        if self.done:
+            raise ArchiveError(f"the slot of {self.name!r} is already filled or dropped",
+                               code="archive-slot-used", source=owner.path)
+        owner._check_mtime(self.name, mtime)
+        self.done = True
+        return owner
+
+
 class _OpenMember(io.RawIOBase):
     """A member being written with :meth:`StreamingArchiveWriter.open`: spooled in a
     :class:`tempfile.SpooledTemporaryFile` (memory, then an anonymous file beside
     the archive), written into the archive when it closes."""
 
-    def __init__(self, owner: StreamingArchiveWriter, name: str, mtime: int | None) -> None:
+    def __init__(self, owner: StreamingArchiveWriter, name: str, mtime: int | None,
+                 piece=None) -> None:
         super().__init__()
         self._owner = owner
         self.name = name
         self.mtime = mtime
+        self.piece = piece  # the slot it fills, if any
         self.size = 0
         self._spool = tempfile.SpooledTemporaryFile(
             SPOOL_MEMORY, dir=os.path.dirname(owner.path) or ".", prefix=".mbx-member-")
@@ -375,28 +460,46 @@ def _sync_folder(folder: str) -> None:
 
 # -- the two formats ----------------------------------------------------------------------
 
+class _Piece:
+    """A stretch of the archive in its final order: the entries streamed one after
+    another (``slot`` False), or one member whose place was reserved
+    (:meth:`StreamingArchiveWriter.slot`), written later or dropped. Its bytes are
+    one independent deflate segment of the body file, ``offset`` and ``length``
+    there, with the CRC-32 and length of the tar bytes it holds."""
+
+    __slots__ = ("entries", "slot", "filled", "dropped", "offset", "length", "crc", "size")
+
+    def __init__(self, slot: bool = False) -> None:
+        self.entries: list[tuple[str, bool, int, int | None]] = []
+        self.slot = slot
+        self.filled = not slot
+        self.dropped = False
+        self.offset = self.length = self.crc = self.size = 0
+
+
 class _BackgroundDeflater:
     """Deflates the body in a second thread: isal and zlib release the GIL while they
     compress, so the deflate (the largest single cost of a rewrite) overlaps with the
     reading, parsing and rewriting of the caller's thread.
 
-    Pieces are gathered into batches of :data:`BATCH` bytes and handed over through a
-    queue of :data:`DEPTH` batches, which bounds the memory in flight. An error of
-    the thread (a full disk) is raised in the caller's thread at the next put or at
+    Each :class:`_Piece` becomes one segment: a fresh compressor, ended with a sync
+    flush (byte-aligned, not final), so that segments join in any order into one
+    deflate stream (see the module docstring); the last one ends the stream. Pieces
+    are gathered into batches of :data:`BATCH` bytes handed over through a queue of
+    :data:`DEPTH` batches, which bounds the memory in flight. An error of the thread
+    (a full disk) is raised in the caller's thread at the next put or at
     :meth:`finish`.
     """
 
     BATCH = 1 << 20
     DEPTH = 4
 
-    def __init__(self, engine, crc32, target: BinaryIO) -> None:
-        self._engine, self._crc32, self._target = engine, crc32, target
+    def __init__(self, compressor: str, level: int | None, target: BinaryIO) -> None:
+        self._compressor, self._level, self._target = compressor, level, target
         self._batch: list[bytes] = []
         self._batched = 0
         self._queue: queue.Queue = queue.Queue(self.DEPTH)
         self._error: BaseException | None = None
-        self.crc = 0
-        self.length = 0
         self._thread = threading.Thread(target=self._run, name="mbx-deflate", daemon=True)
         self._thread.start()
 
@@ -405,6 +508,11 @@ class _BackgroundDeflater:
         self._batched += len(data)
         if self._batched >= self.BATCH:
             self._hand_over()
+
+    def end(self, piece: _Piece, last: bool = False) -> None:
+        """The segment of ``piece`` ends with what was put so far."""
+        self._hand_over()
+        self._queue.put((piece, last))
 
     def _hand_over(self) -> None:
         if self._error is not None:
@@ -415,26 +523,40 @@ class _BackgroundDeflater:
             self._queue.put(batch)
 
     def _run(self) -> None:
-        engine, crc32, target = self._engine, self._crc32, self._target
-        while (batch := self._queue.get()) is not None:
+        target, position = self._target, 0
+        engine, crc32 = deflate_engine(self._compressor, self._level)
+        crc = size = start = 0
+        while (item := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # drain: the caller sees the error and stops
             try:
-                self.crc = crc32(batch, self.crc)
-                self.length += len(batch)
-                packed = engine.compress(batch)
+                if isinstance(item, tuple):
+                    piece, last = item
+                    tail = engine.flush() if last else engine.flush(
+                        sync_flush_flag(self._compressor))
+                    target.write(tail)
+                    position += len(tail)
+                    piece.offset, piece.length = start, position - start
+                    piece.crc, piece.size = crc, size
+                    engine, _ = deflate_engine(self._compressor, self._level)
+                    crc = size = 0
+                    start = position
+                    continue
+                crc = crc32(item, crc)
+                size += len(item)
+                packed = engine.compress(item)
                 if packed:
                     target.write(packed)
+                    position += len(packed)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 self._error = exc
 
     def finish(self) -> None:
-        """Deflates what is left, ends the stream (Z_FINISH) and stops the thread."""
+        """Waits for every segment to be written, and stops the thread."""
         self._hand_over()
         self._stop()
         if self._error is not None:
             raise self._error
-        self._target.write(self._engine.flush())
 
     def _stop(self) -> None:
         if self._thread.is_alive():
@@ -450,8 +572,8 @@ class _BackgroundDeflater:
 
 class _TarGzSink:
     """The tar.gz in one pass: the body deflated as it comes into an anonymous file
-    (by a :class:`_BackgroundDeflater`), the index deflated and put before it at the
-    end (see the module docstring)."""
+    (by a :class:`_BackgroundDeflater`), in segments that are joined in the archive's
+    order at the end, after the index (see the module docstring)."""
 
     def __init__(self, output: _Temporary, compressor: str, level: int | None,
                  source: str) -> None:
@@ -459,16 +581,27 @@ class _TarGzSink:
         self._compressor = compressor
         self._level = level
         self._source = source
-        engine, crc32 = deflate_engine(compressor, level)
         self._body = tempfile.TemporaryFile(dir=os.path.dirname(source) or ".",
                                             prefix=".mbx-body-")
-        self._deflater = _BackgroundDeflater(engine, crc32, self._body)
-        self._entries: list[tuple[str, bool, int, int | None]] = []
+        self._deflater = _BackgroundDeflater(compressor, level, self._body)
+        self._pieces: list[_Piece] = []   # in the archive's order
+        self._current: _Piece | None = None
+
+    def _piece(self) -> _Piece:
+        if self._current is None:
+            self._current = _Piece()
+            self._pieces.append(self._current)
+        return self._current
+
+    def _end_current(self) -> None:
+        if self._current is not None:
+            self._deflater.end(self._current)
+            self._current = None
 
     def begin(self, name: str, is_dir: bool, size: int, mtime: int | None) -> None:
         self._deflater.put(ustar_header(name, size, MOODLE_UNKNOWN_MTIME if mtime is None
                                         else mtime, is_dir, self._source))
-        self._entries.append((name, is_dir, size, mtime))
+        self._piece().entries.append((name, is_dir, size, mtime))
 
     def write(self, data) -> None:
         self._deflater.put(data)
@@ -476,22 +609,53 @@ class _TarGzSink:
     def end(self, size: int) -> None:
         self._deflater.put(padding(size))
 
+    # -- reserved places ---------------------------------------------------------------
+
+    def reserve(self) -> _Piece:
+        self._end_current()
+        piece = _Piece(slot=True)
+        self._pieces.append(piece)
+        return piece
+
+    def fill(self, piece: _Piece) -> None:
+        """What comes next (one begin ... end) is ``piece``'s member."""
+        self._end_current()
+        self._current = piece
+
+    def filled(self, piece: _Piece) -> None:
+        self._deflater.end(piece)
+        self._current = None
+        piece.filled = True
+
+    def drop(self, piece: _Piece) -> None:
+        piece.dropped = True  # a filled segment stays in the body file, never copied
+
+    # -- the end -------------------------------------------------------------------------
+
     def finish(self, check: Callable[[], None]) -> None:
+        self._end_current()
         deflater = self._deflater
+        last = _Piece()
         deflater.put(END_OF_ARCHIVE)
-        deflater.finish()  # Z_FINISH: the body's last block is the final one
+        deflater.end(last, last=True)  # Z_FINISH: its last block is the stream's final one
+        deflater.finish()
         body = self._body
         body.flush()
-        body_size = body.tell()
-        index = index_entry(format_archive_index(self._entries), self._source)
+        kept = [piece for piece in self._pieces if not piece.dropped and piece.entries]
+        entries = [entry for piece in kept for entry in piece.entries]
+        index = index_entry(format_archive_index(entries), self._source)
         head, crc32 = deflate_engine(self._compressor, self._level)
         out = self._output.open()
         out.write(GZIP_HEADER)
         out.write(head.compress(index))
         out.write(head.flush(sync_flush_flag(self._compressor)))  # byte-aligned, not final
-        _append_copy(body, out, body_size, check, self._source)
-        crc = crc32_combine(crc32(index), deflater.crc, deflater.length)
-        out.write(gzip_trailer_bytes(crc, len(index) + deflater.length))
+        crc, size = crc32(index), len(index)
+        for piece in (*kept, last):
+            _append_copy(body, out, piece.length, check, self._source, start=piece.offset)
+            crc = crc32_combine(crc, piece.crc, piece.size)
+            size += piece.size
+        out.write(gzip_trailer_bytes(crc, size))
+        body.close()  # anonymous: closing it frees it
 
     def discard(self) -> None:
         self._deflater.abort()
@@ -508,6 +672,22 @@ class _ZipSink:
                                     compresslevel=zip_level(compressor, level),
                                     allowZip64=True)
         self._member = None
+
+    # a zip is written as it comes: a slot's member goes where the file is when it is
+    # filled, and can be dropped only before
+    def reserve(self) -> list:
+        return [False]  # [filled]
+
+    def fill(self, piece: list) -> None:
+        pass
+
+    def filled(self, piece: list) -> None:
+        piece[0] = True
+
+    def drop(self, piece: list) -> None:
+        if piece[0]:
+            raise ArchiveError("a zip member cannot be dropped once written",
+                               code="archive-slot-used")
 
     def begin(self, name: str, is_dir: bool, size: int, mtime: int | None) -> None:
         info = zip_info(name, is_dir, MOODLE_UNKNOWN_MTIME if mtime is None else mtime)
@@ -566,17 +746,17 @@ def _kernel_copies() -> list[Callable[[int, int, int, int], int]]:
 
 
 def _append_copy(source: BinaryIO, target: BinaryIO, length: int, check: Callable[[], None],
-                 where: str) -> None:
-    """Appends the first ``length`` bytes of ``source`` to ``target``: in the kernel
-    (``copy_file_range``, a reflink or in-kernel copy, or ``sendfile``) when it can,
-    else through a 1 MiB buffer; ``check`` between steps (a cancel)."""
+                 where: str, *, start: int = 0) -> None:
+    """Appends ``length`` bytes of ``source`` from offset ``start`` to ``target``: in the
+    kernel (``copy_file_range``, a reflink or in-kernel copy, or ``sendfile``) when it
+    can, else through a 1 MiB buffer; ``check`` between steps (a cancel)."""
     target.flush()
     done = 0
     for copy in _kernel_copies():
         try:
             while done < length:
                 check()
-                copied = copy(source.fileno(), target.fileno(), done,
+                copied = copy(source.fileno(), target.fileno(), start + done,
                               min(length - done, _COPY_STEP))
                 if copied == 0:
                     break
@@ -586,7 +766,7 @@ def _append_copy(source: BinaryIO, target: BinaryIO, length: int, check: Callabl
             if error.errno not in _CANNOT_COPY:
                 raise
     target.seek(0, os.SEEK_END)  # the kernel moved the file's position, not the buffer's
-    source.seek(done)
+    source.seek(start + done)
     while done < length:
         check()
         chunk = source.read(min(COPY_SIZE, length - done))
