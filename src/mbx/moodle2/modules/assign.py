@@ -21,7 +21,7 @@ MODULE = Module(
              dates=("allowsubmissionsfromdate", "duedate", "gradingduedate", "cutoffdate"),
              files=("intro", "introattachment", "activityattachment"), hook="assign"),
      Element(_SUBMISSION, "assign_submission", kind="assign_submission", userdata=True,
-             parents={"assignment": "assign"}, refs={"userid": "user"},
+             parents={"assignment": "assign"}, refs={"userid": "user", "groupid": "group"},
              hook="assign_submission"),
      Element(f"{_SUBMISSION}/subplugin_assignsubmission_file_submission/submission_file",
              "assignsubmission_file", userdata=True,

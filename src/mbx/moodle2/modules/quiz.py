@@ -15,6 +15,12 @@ _SLOT = "question_instances/question_instance"
 _USAGE = "attempts/attempt/question_usage"
 _ATTEMPT = f"{_USAGE}/question_attempts/question_attempt"
 
+#: The ``quiz_attempts`` row of an attempt: written by the hook of its question usage,
+#: whose new id is the attempt's ``uniqueid`` (Moodle's ``inform_new_usage_id``).
+ATTEMPT_ROW = Element("attempts/attempt", "quiz_attempts", kind="quiz_attempt", userdata=True,
+                      parents={"quiz": "quiz"}, refs={"userid": ref("user", Missing.SKIP)},
+                      rename={"attempt": "attemptnum"}, dates=("timecheckstate",))
+
 MODULE = Module(
     "quiz",
     (Element(".", "quiz", kind="quiz", fixed={"course": COURSE}, files=("intro",),
@@ -42,7 +48,11 @@ MODULE = Module(
              dates=("timeopen", "timeclose"), hook="quiz_override"),
      Element("grades/grade", "quiz_grades", userdata=True, parents={"quiz": "quiz"},
              refs={"userid": "user"}, rename={"grade": "gradeval"}),
-     Element("attempts/attempt", None, userdata=True, hook="quiz_attempt"),
+     # The attempt's row is ATTEMPT_ROW, which the hook builds; its references and dates
+     # are repeated here for the readers of the declaration (with no table, the engine
+     # maps and rolls nothing on this element itself).
+     Element("attempts/attempt", None, userdata=True, refs=ATTEMPT_ROW.refs, dates=ATTEMPT_ROW.dates,
+             hook="quiz_attempt"),
      Element(_USAGE, "question_usages", kind="question_usage", userdata=True,
              fixed={"contextid": CONTEXT}, hook="quiz_question_usage"),
      Element(_ATTEMPT, "question_attempts", kind="question_attempt", userdata=True,
@@ -57,9 +67,3 @@ MODULE = Module(
      Element(f"{_ATTEMPT}/steps/step/response/variable", None, userdata=True)),
     links={"quiz": ("intro",), "quiz_feedback": ("feedbacktext",)},
     rules=view_rules("quiz", by_instance="q"))
-
-#: The ``quiz_attempts`` row of an attempt: written by the hook of its question usage,
-#: whose new id is the attempt's ``uniqueid`` (Moodle's ``inform_new_usage_id``).
-ATTEMPT_ROW = Element("attempts/attempt", "quiz_attempts", kind="quiz_attempt", userdata=True,
-                      parents={"quiz": "quiz"}, refs={"userid": ref("user", Missing.SKIP)},
-                      rename={"attempt": "attemptnum"}, dates=("timecheckstate",))
