@@ -25,8 +25,9 @@ ALLOWED = {
     "verification": {"archive", "xml", "moodle2"},
     "synth": {"synth", "archive", "xml", "moodle2"},
     "restore": {"restore", "archive", "xml", "moodle2"},
+    "transform": {"transform", "archive", "xml", "moodle2"},
 }
-CONSUMERS = ("inspect", "verification", "synth", "restore")
+CONSUMERS = ("inspect", "verification", "synth", "restore", "transform")
 
 
 def _room(module: str) -> str:

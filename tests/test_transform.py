@@ -305,12 +305,12 @@ def test_a_failed_transform_leaves_no_output(work, tmp_path):
 
     def listener(snapshot):
         seen.append(snapshot.phase)
-        if snapshot.phase == "rewriting" and snapshot.done_members > 10:
+        if snapshot.phase == "transforming" and snapshot.done_members > 10:
             token.cancel()
 
     with pytest.raises(Exception):
         run(source, tmp_path / "out.mbz", [], progress=Monitor(listener, cancel=token, interval=0))
-    assert "rewriting" in seen
+    assert "transforming" in seen
     assert os.listdir(tmp_path) == []
 
 

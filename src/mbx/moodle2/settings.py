@@ -1,4 +1,4 @@
-"""Backup settings that depend on user data (``moodle-restore.md`` §0.5, format §4).
+"""Backup settings that depend on user data, and the members a backup without users lacks.
 
 A backup made without users has the root setting ``users`` at 0, and with it
 every setting ``users`` gates, and every section and activity ``_userinfo``

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from mbx.archive.base import MemberInfo
+from mbx.moodle2.files import file_has_content
 from mbx.moodle2.models import Information
 from mbx.xml.rewriter import Element
 
@@ -61,7 +62,7 @@ class FileFacts:
         self.records[file_id] = (contenthash, record.get("contextid") or "",
                                  record.get("component") or "", record.get("filearea") or "",
                                  record.get("itemid") or "", record.get("userid") or "")
-        if contenthash and record.get("filename") != ".":
+        if file_has_content(record.get("filename"), contenthash):
             self.blob_uses[contenthash] = self.blob_uses.get(contenthash, 0) + 1
 
     def where(self, component: str, filearea: str) -> list[str]:

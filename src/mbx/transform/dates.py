@@ -237,6 +237,8 @@ class RollDates(Transform):
         self.moved = 0
 
     def survey(self, facts: Facts):
+        if self.start is not None:
+            yield MOODLE_BACKUP, None, None  # the course start date it moves from
         # an activity moved to a day: its earliest configuration date says by how much
         for cmid in self.activity_days:
             pattern = re.compile(rf"activities/[a-z0-9]+_{cmid}/[^/]+\.xml")

@@ -1,22 +1,41 @@
-"""The two passes every transform run makes: survey, then rewrite (see :mod:`.base`).
+"""One streaming pass over the archive: survey what is needed, rewrite the rest.
 
-Costs, for a tar.gz: two inflates of the input and one deflate of the output.
-The survey parses only the members some transform asked for (and ``files.xml``
-and ``moodle_backup.xml``, which every run reads), so it costs little more than
-inflating; the rewrite copies untouched members straight into the output's
-deflater (:class:`~mbx.archive.writer.StreamingArchiveWriter`, one pass, no
-spool) and runs only touched XML members through the rewriter.
+A transform's decisions may hang on members that come late in a tar.gz:
+anonymise needs ``users.xml`` (near the end) to rewrite the activities (at the
+start), strip-users needs ``files.xml`` (after the blobs) to know which blobs
+go. Re-reading the archive would cost a second inflate; holding it in memory
+is out of the question. So the pass works like this (see :mod:`.base` for the
+transform's side):
+
+* A run whose transforms survey nothing (an identity, roll-dates by an
+  offset, rewrite-users) decides every member as it comes: copied byte for
+  byte straight into the output's deflater, or rewritten on the way.
+* Otherwise, until the end of the archive, every member is given its place
+  in the output (:meth:`~mbx.archive.writer.StreamingArchiveWriter.slot`) and
+  read once: a blob is deflated into its place at once (it may yet be
+  dropped: a dropped place is never copied into the archive); any other
+  member is parsed if a transform surveys it and copied raw into a spool file
+  beside the output. At the end the transforms prepare, and the spooled
+  members are read back in order, rewritten or copied, into their places.
+
+Costs, for a tar.gz: one inflate, one deflate (in a second thread, overlapping
+the rest), and for a surveying run the XML written to the spool and read
+back, which is much cheaper than inflating the blobs again. Folders are
+placed at once and kept when something under them is (or when they were
+empty and no transform dropped them).
 
 The output is written under a temporary name beside it and renamed when
-complete: a failure, a cancel or a full disk leaves no output and nothing else.
+complete: a failure, a cancel or a full disk leaves no output and nothing
+else (the spool is an anonymous file).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
 
 from mbx.archive import Backup, open_backup
 from mbx.archive.base import ARCHIVE_INDEX_NAME, ArchiveLimits, MemberInfo
@@ -59,17 +78,23 @@ def run(source: str | os.PathLike, output: str | os.PathLike, transforms: Sequen
         if backup.format != "moodle2":
             raise FormatError(f"{source}: transforms read moodle2 backups, this is "
                               f"{backup.format}", code="format-unsupported", source=source)
-        facts = Facts(source)
-        _survey(backup, facts, transforms, monitor)
-        for transform in transforms:
-            transform.prepare(facts)
-        surveyed = time.monotonic()
-        counts = _rewrite(backup, output, facts, transforms, monitor, format=format,
-                          compressor=compressor, level=level)
+        run = _Run(backup, output, transforms, monitor)
+        # the writer sees the cancel token only: progress counts input members, here
+        writer_monitor = Monitor(cancel=monitor.cancel_token)
+        with StreamingArchiveWriter(output, format, compressor=compressor, level=level,
+                                    progress=writer_monitor) as writer, \
+                tempfile.TemporaryFile(dir=os.path.dirname(output) or ".",
+                                       prefix=".mbx-spool-") as spool:
+            run.stream(writer, spool)
+            streamed = time.monotonic()
+            run.finish(writer, spool)
+            monitor.phase("packing")
+    counts = run.counts
+    counts["bytes_out"] = writer.bytes_out
     return TransformReport(
         source=source, output=output, transforms=[t.name for t in transforms],
-        seconds={"survey": round(surveyed - started, 3),
-                 "rewrite": round(time.monotonic() - surveyed, 3)},
+        seconds={"stream": round(streamed - started, 3),
+                 "finish": round(time.monotonic() - streamed, 3)},
         details={t.name: t.report() for t in transforms if t.name}, **counts)
 
 
@@ -81,36 +106,192 @@ def _refuse_same_file(source: str, output: str) -> None:
         raise OutputError(f"{output!r}: Is a directory", source=output)
 
 
-# -- pass 1 --------------------------------------------------------------------------------
+class _Run:
+    """The state of one pass: the facts, the places given, what waits in the spool."""
 
-def _survey(backup: Backup, facts: Facts, transforms: Sequence[Transform],
-            monitor: Monitor) -> None:
-    rules = [(MOODLE_BACKUP, None, None), (FILES, "/files/file", facts.files.add)]
-    for transform in transforms:
-        rules.extend(transform.survey(facts))
-    total_bytes, total_members = backup.expected_totals()
-    monitor.phase("surveying", total_bytes=total_bytes, total_members=total_members)
-    for info, stream in backup.iter_members():
-        monitor.check()
-        if info.name == ARCHIVE_INDEX_NAME:
-            continue
-        facts.members.append(info)
-        if info.is_dir:
-            continue
-        if info.name == MOODLE_BACKUP:
-            facts.information = read_information(stream, source=f"{backup.path}:{info.name}")
+    def __init__(self, backup: Backup, output: str, transforms: Sequence[Transform],
+                 monitor: Monitor) -> None:
+        self.backup = backup
+        self.transforms = transforms
+        self.monitor = monitor
+        self.facts = Facts(backup.path)
+        self.rules = [rule for transform in transforms for rule in transform.survey(self.facts)]
+        #: Whether decisions wait for the end (some transform surveys something).
+        self.waiting = bool(self.rules)
+        if self.waiting:
+            self.rules += [(MOODLE_BACKUP, None, None), (FILES, "/files/file", self.facts.files.add)]
         else:
-            wanted = [(path, handler) for member, path, handler in rules
-                      if path is not None and matches(member, info.name)]
-            if wanted:
-                parser = Parser(source=f"{backup.path}:{info.name}")
-                for path, handler in _merged(wanted):
-                    parser.add_path(path, handler)
-                parser.parse(stream)
-        monitor.advance(info.size, 1, info.name)
-    if facts.information is None:
-        raise FormatError(f"{backup.path}: no {MOODLE_BACKUP}", code="format-missing-member",
-                          source=backup.path)
+            self._prepare()
+        self.counts = {"members_written": 0, "members_copied": 0, "members_rewritten": 0,
+                       "members_changed": 0, "members_dropped": 0, "bytes_in": 0}
+        #: (slot, member, where its bytes are in the spool or None) of the members
+        #: decided at the end, in archive order; folders separately.
+        self.deferred: list[tuple[Any, MemberInfo, tuple[int, int] | None]] = []
+        self.folders: list[tuple[Any, MemberInfo]] = []
+        self.kept_below: set[str] = set()
+        self.has_children: set[str] = set()
+
+    def _prepare(self) -> None:
+        for transform in self.transforms:
+            transform.prepare(self.facts)
+        self.facts.blob_uses_left = _blob_uses_left(self.facts)
+
+    # -- the pass -------------------------------------------------------------------------
+
+    def stream(self, writer: StreamingArchiveWriter, spool: BinaryIO) -> None:
+        backup, monitor = self.backup, self.monitor
+        monitor.phase("transforming", totals=backup.expected_totals)
+        for info, stream in backup.iter_members():
+            monitor.check()
+            if info.name == ARCHIVE_INDEX_NAME:
+                continue
+            self.facts.members.append(info)
+            self.counts["bytes_in"] += info.size
+            parent = info.name.rpartition("/")[0]
+            if parent:
+                self.has_children.add(parent)
+            if info.is_dir:
+                self.folders.append((writer.slot(info.name, is_dir=True), info))
+            elif not self.waiting:
+                self._place(writer, info, stream)
+            elif BLOB.fullmatch(info.name) and writer.format == "tgz":
+                slot = writer.slot(info.name)  # deflated now, perhaps dropped at the end
+                slot.add(info.size, info.mtime, stream)
+                self.deferred.append((slot, info, None))
+            else:
+                self.deferred.append((writer.slot(info.name), info,
+                                      self._survey_and_spool(info, stream, spool)))
+            monitor.advance(info.size, 1, info.name)
+
+    def _survey_and_spool(self, info: MemberInfo, stream, spool: BinaryIO) -> tuple[int, int]:
+        """Copies the member into the spool, parsing it on the way if it is surveyed."""
+        source = f"{self.backup.path}:{info.name}"
+        offset = spool.tell()
+
+        def chunks() -> Iterator[bytes]:
+            while chunk := stream.read(READ_SIZE):
+                self.monitor.check()
+                spool.write(chunk)
+                yield chunk
+
+        wanted = [(path, handler) for member, path, handler in self.rules
+                  if path is not None and matches(member, info.name)]
+        if info.name == MOODLE_BACKUP:
+            self.facts.information = read_information(chunks(), source=source)
+        elif wanted:
+            parser = Parser(source=source)
+            for path, handler in _merged(wanted):
+                parser.add_path(path, handler)
+            parser.parse(chunks())
+        for _ in chunks():  # what a parser left unread (nothing, or junk it refused)
+            pass
+        return offset, spool.tell() - offset
+
+    # -- the end --------------------------------------------------------------------------
+
+    def finish(self, writer: StreamingArchiveWriter, spool: BinaryIO) -> None:
+        spool.flush()  # read back with pread, below the buffer
+        if self.waiting:
+            if self.facts.information is None:
+                raise FormatError(f"{self.backup.path}: no {MOODLE_BACKUP}",
+                                  code="format-missing-member", source=self.backup.path)
+            self._prepare()
+            self.monitor.phase("rewriting", total_members=len(self.deferred))
+            for slot, info, where in self.deferred:
+                self.monitor.check()
+                decision = self._decision(info.name)
+                if decision == "drop":
+                    slot.drop()
+                    self.counts["members_dropped"] += 1
+                elif where is None:  # a blob, already in its place
+                    self._kept(info.name)
+                    self.counts["members_copied"] += 1
+                else:
+                    self._fill(slot, info, _SpoolReader(spool, *where), decision)
+                self.monitor.advance(info.size, 1, info.name)
+        for slot, info in self.folders:
+            decision = self._decision(info.name)
+            empty = info.name not in self.has_children
+            if decision != "drop" and (info.name in self.kept_below or empty):
+                slot.add_dir(info.mtime)
+                self.counts["members_copied"] += 1
+                self.counts["members_written"] += 1
+            else:
+                slot.drop()
+                self.counts["members_dropped"] += 1
+
+    def _place(self, writer: StreamingArchiveWriter, info: MemberInfo, stream) -> None:
+        """A member decided as it comes, written straight after the one before."""
+        decision = self._decision(info.name)
+        if decision == "drop":
+            self.counts["members_dropped"] += 1
+            return
+        self._fill(_Here(writer, info.name), info, stream, decision)
+
+    def _fill(self, target, info: MemberInfo, stream, rules) -> None:
+        """Writes the member into ``target`` (its slot, or :class:`_Here`): copied, or
+        through the rewriter with ``rules``."""
+        self._kept(info.name)
+        if rules is None:
+            target.add(info.size, info.mtime, stream)
+            self.counts["members_copied"] += 1
+            return
+        with target.open(info.mtime) as out:
+            rewriter = Rewriter(out.write, source=f"{self.backup.path}:{info.name}")
+            for path, handler in rules:
+                rewriter.add_path(path, handler)
+            rewriter.rewrite(stream)
+        self.counts["members_rewritten"] += 1
+        if rewriter.edits:
+            self.counts["members_changed"] += 1
+
+    def _kept(self, name: str) -> None:
+        self.counts["members_written"] += 1
+        parts = name.split("/")
+        self.kept_below.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
+
+    def _decision(self, name: str):
+        """"drop", None (copy) or the rewriter rules of member ``name``."""
+        facts = self.facts
+        if any(transform.drops(name, facts) for transform in self.transforms):
+            return "drop"
+        if _blob_dropped(name, facts):
+            return "drop"
+        rules = [rule for transform in self.transforms for rule in transform.rewrites(name, facts)]
+        rules.extend(_closure_rules(name, facts))
+        return rules or None
+
+
+class _Here:
+    """A member written where the writer is now: the slot interface, without a slot."""
+
+    def __init__(self, writer: StreamingArchiveWriter, name: str) -> None:
+        self._writer, self._name = writer, name
+
+    def add(self, size: int, mtime: int | None, chunks) -> None:
+        self._writer.add(self._name, size, mtime, chunks)
+
+    def open(self, mtime: int | None):
+        return self._writer.open(self._name, mtime)
+
+
+class _SpoolReader:
+    """A readable view of ``size`` bytes at ``offset`` of the spool file."""
+
+    def __init__(self, spool: BinaryIO, offset: int, size: int) -> None:
+        self._file, self._at, self._left = spool, offset, size
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        count = self._left if size is None or size < 0 else min(size, self._left)
+        data = os.pread(self._file.fileno(), count, self._at)
+        if not data:
+            raise OutputError("the spool came back shorter than written",
+                              code="transform-spool-changed")
+        self._at += len(data)
+        self._left -= len(data)
+        return data
 
 
 def _merged(rules: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
@@ -171,80 +352,3 @@ def _blob_uses_left(facts: Facts) -> dict[str, int]:
         if record is not None and record[0] in left:
             left[record[0]] -= 1
     return left
-
-
-# -- pass 2 --------------------------------------------------------------------------------
-
-def _decide(facts: Facts, transforms: Sequence[Transform]) -> dict[str, Any]:
-    """Member name -> None (copy), "drop", or the rewriter rules; folders kept when
-    something under them is, or when they were empty and nothing dropped them."""
-    facts.blob_uses_left = _blob_uses_left(facts)
-    decisions: dict[str, Any] = {}
-    kept_below: set[str] = set()
-    for info in facts.members:
-        name = info.name
-        if any(transform.drops(name, facts) for transform in transforms):
-            decisions[name] = "drop"
-            continue
-        if info.is_dir:
-            continue
-        if _blob_dropped(name, facts):
-            decisions[name] = "drop"
-            continue
-        rules = [rule for transform in transforms for rule in transform.rewrites(name, facts)]
-        rules.extend(_closure_rules(name, facts))
-        decisions[name] = rules or None
-        parts = name.split("/")
-        kept_below.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
-    children = {"/".join(info.name.split("/")[:-1]) for info in facts.members}
-    for info in facts.members:
-        if info.is_dir and info.name not in decisions:
-            empty = info.name not in children
-            decisions[info.name] = None if (info.name in kept_below or empty) else "drop"
-    return decisions
-
-
-def _rewrite(backup: Backup, output: str, facts: Facts, transforms: Sequence[Transform],
-             monitor: Monitor, **writer_options) -> dict[str, int]:
-    decisions = _decide(facts, transforms)
-    counts = {"members_copied": 0, "members_rewritten": 0, "members_dropped": 0,
-              "members_changed": 0, "bytes_in": 0}
-    kept = [info for info in facts.members if decisions[info.name] != "drop"]
-    monitor.phase("rewriting", total_bytes=sum(info.size for info in facts.members),
-                  total_members=len(facts.members))
-    # the writer sees the cancel token only: progress counts input members, here
-    writer_monitor = Monitor(cancel=monitor.cancel_token)
-    with StreamingArchiveWriter(output, progress=writer_monitor, **writer_options) as writer:
-        for info, stream in backup.iter_members():
-            monitor.check()
-            if info.name == ARCHIVE_INDEX_NAME:
-                continue
-            decision = decisions.get(info.name, "drop")
-            counts["bytes_in"] += info.size
-            if decision == "drop":
-                counts["members_dropped"] += 1
-            elif info.is_dir:
-                writer.add_dir(info.name, info.mtime)
-                counts["members_copied"] += 1
-            elif decision is None:
-                writer.add(info.name, info.size, info.mtime, stream)
-                counts["members_copied"] += 1
-            else:
-                counts["members_rewritten"] += 1
-                if _rewrite_member(writer, info, stream, decision, backup.path):
-                    counts["members_changed"] += 1
-            monitor.advance(info.size, 1, info.name)
-        monitor.phase("packing")
-    counts["bytes_out"] = writer.bytes_out
-    counts["members_written"] = len(kept)
-    return counts
-
-
-def _rewrite_member(writer: StreamingArchiveWriter, info: MemberInfo, stream, rules,
-                    archive: str) -> bool:
-    with writer.open(info.name, info.mtime) as target:
-        rewriter = Rewriter(target.write, source=f"{archive}:{info.name}")
-        for path, handler in rules:
-            rewriter.add_path(path, handler)
-        rewriter.rewrite(stream)
-    return rewriter.edits > 0
