@@ -21,6 +21,7 @@ from conftest import FIXTURES
 from corpus import items
 from mbx.archive.index import parse_archive_index
 from mbx.errors import MbxError
+from mbx.inspect import summarize
 from mbx.moodle2.catalogue import elements_of
 from mbx.moodle2.settings import USER_DATA_MEMBERS
 from mbx.progress import CancelToken, Monitor
@@ -179,6 +180,11 @@ def test_roll_dates_moves_exactly_the_declared_dates(item, work):
     course = before.get("course/course.xml")
     if course and re.search(rb"<startdate>[1-9]", course):
         assert moved >= 1
+    # mbx ls shows the course moved
+    old, new = summarize(source)["course"], summarize(output)["course"]
+    for key in ("startdate", "enddate"):
+        if old.get(key):
+            assert new[key] == old[key] + OFFSET, key
 
 
 def test_roll_dates_to_a_start_day_and_per_activity(work):
@@ -233,6 +239,11 @@ def test_strip_users_leaves_no_user_data(item, work):
     assert blobs <= kept_hashes
     assert kept_hashes & input_blobs <= blobs
     assert verify_errors(output) <= verify_errors(source)
+    # mbx ls: no users, no user data, the activities and sections all still there
+    old, new = summarize(source), summarize(output)
+    assert new["counts"]["users"] == 0 and not new["has_users"]
+    assert [a["title"] for a in new["activities"]] == [a["title"] for a in old["activities"]]
+    assert new["counts"]["sections"] == old["counts"]["sections"]
 
 
 # -- rewrite-users ----------------------------------------------------------------------------
