@@ -276,3 +276,23 @@ def test_attribute_replacement_is_refused():
     rewriter.add_path("/course", lambda e: e.replace("id", "4"))
     with pytest.raises(RewriteError, match="not a leaf"):
         rewriter.rewrite(DOCUMENT)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_once_paths_stop_the_parse_when_every_change_is_known(engine):
+    """With every path registered ``once`` and seen, the rest is copied unparsed (so
+    even a broken tail passes, as in an untouched member); one path that is not
+    ``once`` keeps the whole document parsed."""
+    tail = b"<posts>" + b"<post><m>x</m></post>" * 5000 + b"</posts><broken"
+    data = b"<activity><forum id='1'><name>old</name><duedate>5</duedate>" + tail
+    out: list[bytes] = []
+    rewriter = Rewriter(out.append)
+    rewriter.add_path("/activity/forum", lambda e: e.replace("duedate", "6"), once=True)
+    with _core.engine_in_use(engine):
+        rewriter.rewrite(chunks(data, 4096))
+    assert b"".join(out) == data.replace(b"<duedate>5<", b"<duedate>6<")
+    rewriter = Rewriter([].append)
+    rewriter.add_path("/activity/forum", lambda e: None, once=True)
+    rewriter.add_path("/activity/forum/posts/post", lambda e: None)
+    with _core.engine_in_use(engine), pytest.raises(XmlError):
+        rewriter.rewrite(chunks(data, 4096))

@@ -36,8 +36,9 @@ __all__ = ["Facts", "FileFacts", "Member", "RecordRule", "RewriteRule", "Transfo
 Member = str | re.Pattern
 #: (member, element path, handler of plain records) read in the survey.
 RecordRule = tuple[Member, str, Callable[[dict], Any]]
-#: (element path, handler of rewriter elements) for one member.
-RewriteRule = tuple[str, Callable[[Element], Any]]
+#: (element path, handler of rewriter elements[, once]) for one member; ``once`` says only
+#: the first record at the path matters (see :meth:`mbx.xml.rewriter.Rewriter.add_path`).
+RewriteRule = tuple[str, Callable[[Element], Any]] | tuple[str, Callable[[Element], Any], bool]
 
 
 def matches(member: Member, name: str) -> bool:

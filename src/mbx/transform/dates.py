@@ -129,16 +129,18 @@ def _parse_iso(text: str) -> int:
     return int(when.timestamp())
 
 
-def _date_rules(name: str, user_data: bool) -> list[tuple[str, tuple[str, ...], bool, bool]]:
-    """(path, date fields, whether they are availability JSON, whether user data) that the
-    declarations give member ``name``."""
+def _date_rules(name: str, user_data: bool) -> list[tuple[str, tuple[str, ...], bool, bool, bool]]:
+    """(path, date fields, whether they are availability JSON, whether user data, whether
+    the element is its document's root, which comes once) that the declarations give
+    member ``name``."""
     rules = []
     for path, element in elements_of(name):
+        root = element.path == "."
         if element.dates and (user_data or not element.userdata):
-            rules.append((path, element.dates, False, element.userdata))
+            rules.append((path, element.dates, False, element.userdata, root))
         leaf = AVAILABILITY_LEAVES.get(path)
         if leaf is not None:
-            rules.append((path, (leaf,), True, False))
+            rules.append((path, (leaf,), True, False, root))
     return rules
 
 
@@ -155,7 +157,7 @@ def list_dates(source: str | os.PathLike, *, user_data: bool = False) -> list[Da
             module = match.group(2) if match else None
             parser = Parser(source=info.name)
             by_path: dict[str, list] = {}
-            for path, fields, is_json, userdata in rules:
+            for path, fields, is_json, userdata, _ in rules:
                 by_path.setdefault(path, []).append((fields, is_json, userdata))
 
             def collect(record, path, specs):
@@ -243,7 +245,7 @@ class RollDates(Transform):
         for cmid in self.activity_days:
             pattern = re.compile(rf"activities/[a-z0-9]+_{cmid}/[^/]+\.xml")
             for member in (f for f in facts.members if pattern.fullmatch(f.name)):
-                for path, fields, is_json, _ in _date_rules(member.name, False):
+                for path, fields, is_json, _, _ in _date_rules(member.name, False):
                     if not is_json:
                         yield member.name, path, self._earliest_of(cmid, fields)
 
@@ -279,12 +281,15 @@ class RollDates(Transform):
         offset = self.offset_for(name)
         overridden = {key[1] for key in self.overrides if key[0] == name}
         if name == MOODLE_BACKUP and self.offset:
-            yield INFORMATION, self._mover(name, INFORMATION, INFORMATION_DATES, False, self.offset)
+            yield (INFORMATION, self._mover(name, INFORMATION, INFORMATION_DATES, False,
+                                            self.offset), True)
         if not offset and not overridden:
             return
-        for path, fields, is_json, _ in _date_rules(name, self.user_data):
+        for path, fields, is_json, _, root in _date_rules(name, self.user_data):
             if offset or path in overridden:
-                yield path, self._mover(name, path, fields, is_json, offset)
+                # a root element comes once: once it is seen, the rest of its document is
+                # copied as it comes (when nothing else in it is asked for)
+                yield path, self._mover(name, path, fields, is_json, offset), root
 
     def _mover(self, name: str, path: str, fields: tuple[str, ...], is_json: bool, offset: int):
         overrides = self.overrides

@@ -238,8 +238,8 @@ class _Run:
             return
         with target.open(info.mtime) as out:
             rewriter = Rewriter(out.write, source=f"{self.backup.path}:{info.name}")
-            for path, handler in rules:
-                rewriter.add_path(path, handler)
+            for path, handler, *once in rules:
+                rewriter.add_path(path, handler, once=bool(once and once[0]))
             rewriter.rewrite(stream)
         self.counts["members_rewritten"] += 1
         if rewriter.edits:

@@ -143,17 +143,27 @@ class Rewriter:
         self.limits = limits or Limits()
         self.source = source
         self._handlers: dict[tuple[str, ...], list[Handler]] = {}
+        self._once: dict[tuple[str, ...], bool] = {}
         self._engine = None
+        self._done = False
         #: How many edits the last document received (0: output equals input).
         self.edits = 0
 
-    def add_path(self, path: str, handler: Handler) -> None:
-        """Calls ``handler(element)`` for each element at exactly ``path``."""
+    def add_path(self, path: str, handler: Handler, *, once: bool = False) -> None:
+        """Calls ``handler(element)`` for each element at exactly ``path``.
+
+        ``once``: only the first record at ``path`` matters (a document's root
+        element, say). When every path is registered so and each has had its record,
+        with no drop or insertion waiting for an element's end, the rest of the
+        document is copied without parsing it, as an untouched member is.
+        """
         if self._engine is not None:
             raise RegistrationError("add_path() during a rewrite")
         if not callable(handler):
             raise RegistrationError(f"handler for {path} is not callable: {handler!r}")
-        self._handlers.setdefault(split_path(path), []).append(handler)
+        names = split_path(path)
+        self._handlers.setdefault(names, []).append(handler)
+        self._once[names] = self._once.get(names, True) and once
 
     @property
     def paths(self) -> list[str]:
@@ -162,15 +172,26 @@ class Rewriter:
     # -- feeding ------------------------------------------------------------------------
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
+        if self._done:
+            if data:
+                self.write(bytes(data))
+            return
         if self._engine is None:
             self._start()
         self._pending += data
         self._fed += len(data)
         self._engine.feed(data)
+        if self._waiting_once is not None and not self._waiting_once and not self._ends:
+            self._emit(self._fed)  # every change is known: the rest is copied as it comes
+            self._done = True
+            return
         self._emit(self._engine.hold())
 
     def close(self) -> None:
         """Ends the document (raising if it is incomplete) and writes the rest."""
+        if self._done:
+            self._done, self._engine = False, None
+            return
         if self._engine is None:
             self._start()
         engine, self._engine = self._engine, None
@@ -190,17 +211,20 @@ class Rewriter:
             self._rewrite_chunks(source)
 
     def _rewrite_chunks(self, chunks: Iterable[bytes]) -> None:
-        self._engine = None
+        self._engine, self._done = None, False
         try:
             for chunk in chunks:
                 self.feed(chunk)
             self.close()
         finally:
-            self._engine = None
+            self._engine, self._done = None, False
 
     def _start(self) -> None:
-        registrations = {names: (self._dispatcher(handlers), False)
+        registrations = {names: (self._dispatcher(names, handlers), False)
                          for names, handlers in self._handlers.items()}
+        #: The once-only paths still to see, or None when some path is not once-only.
+        self._waiting_once = (set(self._handlers) if all(self._once.values()) and self._once
+                              else None)
         self._engine = _core.Engine(compile_paths(registrations), self.limits, self.source,
                                     self._closed)
         self._pending = bytearray()   # input from _cursor on, not yet written
@@ -212,8 +236,10 @@ class Rewriter:
         self._dispatched: set[int] = set()  # open elements that had a record: bounded by depth
         self.edits = 0
 
-    def _dispatcher(self, handlers: list[Handler]):
+    def _dispatcher(self, names: tuple[str, ...], handlers: list[Handler]):
         def dispatch(fields: dict, start: int, spans: dict):
+            if self._waiting_once is not None:
+                self._waiting_once.discard(names)
             first = start not in self._dispatched
             self._dispatched.add(start)
             element = Element(self, fields, start, spans, first)
