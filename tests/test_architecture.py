@@ -16,7 +16,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "mbx"
 
 #: Each room and the rooms it may import (besides itself and the shared basics).
-BASICS = {"mbx", "mbx.errors", "mbx.units", "mbx.limits", "mbx._impl", "mbx.progress"}
+BASICS = {"mbx", "mbx.errors", "mbx.units", "mbx.limits", "mbx._impl", "mbx.progress", "mbx._memory"}
 ALLOWED = {
     "archive": {"archive"},
     "xml": {"xml", "_speedups", "_recordspec"},

@@ -37,6 +37,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
+from mbx._memory import HeapTrimmer
 from mbx.archive import Backup, open_backup
 from mbx.archive.base import ARCHIVE_INDEX_NAME, ArchiveLimits, MemberInfo
 from mbx.archive.writer import StreamingArchiveWriter
@@ -130,6 +131,7 @@ class _Run:
         self.folders: list[tuple[Any, MemberInfo]] = []
         self.kept_below: set[str] = set()
         self.has_children: set[str] = set()
+        self.heap = HeapTrimmer()  # flat memory over gigabytes of chunks (mbx._memory)
 
     def _prepare(self) -> None:
         for transform in self.transforms:
@@ -143,6 +145,7 @@ class _Run:
         monitor.phase("transforming", totals=backup.expected_totals)
         for info, stream in backup.iter_members():
             monitor.check()
+            self.heap.add(info.size)
             if info.name == ARCHIVE_INDEX_NAME:
                 continue
             self.facts.members.append(info)
@@ -199,6 +202,7 @@ class _Run:
             self.monitor.phase("rewriting", total_members=len(self.deferred))
             for slot, info, where in self.deferred:
                 self.monitor.check()
+                self.heap.add(info.size)
                 decision = self._decision(info.name)
                 if decision == "drop":
                     slot.drop()

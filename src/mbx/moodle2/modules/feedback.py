@@ -8,7 +8,7 @@ that. ``trackings/tracking`` comes from backups made before Moodle 3.x dropped
 ``feedback_tracking``; no restore reads it, yet it holds user ids.
 """
 
-from mbx.moodle2.declare import COURSE, Element, Module, view_rules
+from mbx.moodle2.declare import COURSE, Element, Module
 
 MODULE = Module(
     "feedback",
