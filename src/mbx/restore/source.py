@@ -27,6 +27,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
+from mbx._memory import HeapTrimmer
 from mbx.archive import Backup
 from mbx.archive.base import MemberInfo
 from mbx.errors import FormatError
@@ -68,8 +69,10 @@ class TwoPassSource:
                     if is_streamed(info.name):
                         self.streamed_bytes += info.size
             return
+        heap = HeapTrimmer()  # flat memory over gigabytes of chunks (mbx._memory)
         for info, stream in self.backup.iter_members():
             on_member(info)
+            heap.add(info.size)
             if info.is_dir:
                 continue
             self._sizes[info.name] = info.size
@@ -113,7 +116,9 @@ class TwoPassSource:
                     with self.backup.open(name) as stream:
                         yield MemberInfo(name=name, size=self._sizes[name], mtime=None, is_dir=False), stream
             return
+        heap = HeapTrimmer()
         for info, stream in self.backup.iter_members():
+            heap.add(info.size)
             if not info.is_dir and is_streamed(info.name) and wanted(info.name):
                 yield info, stream
 
