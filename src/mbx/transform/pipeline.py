@@ -232,21 +232,38 @@ class _Run:
             return
         self._fill(_Here(writer, info.name), info, stream, decision)
 
-    def _fill(self, target, info: MemberInfo, stream, rules) -> None:
+    def _fill(self, target, info: MemberInfo, stream, decision) -> None:
         """Writes the member into ``target`` (its slot, or :class:`_Here`): copied, or
-        through the rewriter with ``rules``."""
+        through the rewriter's rules and the byte filters of ``decision``."""
         self._kept(info.name)
-        if rules is None:
+        if decision is None:
             target.add(info.size, info.mtime, stream)
             self.counts["members_copied"] += 1
             return
+        rules, makers = decision
         with target.open(info.mtime) as out:
-            rewriter = Rewriter(out.write, source=f"{self.backup.path}:{info.name}")
-            for path, handler, *once in rules:
-                rewriter.add_path(path, handler, once=bool(once and once[0]))
-            rewriter.rewrite(stream)
+            filters = [make() for make in makers]
+            write = out.write
+            for byte_filter in reversed(filters):
+                write = _through(byte_filter, write)
+            edits = 0
+            if rules:
+                rewriter = Rewriter(write, source=f"{self.backup.path}:{info.name}")
+                for path, handler, *once in rules:
+                    rewriter.add_path(path, handler, once=bool(once and once[0]))
+                rewriter.rewrite(stream)
+                edits = rewriter.edits
+            else:
+                while chunk := stream.read(READ_SIZE):
+                    write(chunk)
+            for index, byte_filter in enumerate(filters):  # each one's rest through the next
+                rest = byte_filter.close()
+                for later in filters[index + 1:]:
+                    rest = later.feed(rest) if rest else rest
+                if rest:
+                    out.write(rest)
         self.counts["members_rewritten"] += 1
-        if rewriter.edits:
+        if edits or any(byte_filter.changed for byte_filter in filters):
             self.counts["members_changed"] += 1
 
     def _kept(self, name: str) -> None:
@@ -255,7 +272,7 @@ class _Run:
         self.kept_below.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
 
     def _decision(self, name: str):
-        """"drop", None (copy) or the rewriter rules of member ``name``."""
+        """"drop", None (copy) or (rewriter rules, byte filter makers) of member ``name``."""
         facts = self.facts
         if any(transform.drops(name, facts) for transform in self.transforms):
             return "drop"
@@ -263,7 +280,8 @@ class _Run:
             return "drop"
         rules = [rule for transform in self.transforms for rule in transform.rewrites(name, facts)]
         rules.extend(_closure_rules(name, facts))
-        return rules or None
+        filters = [make for transform in self.transforms for make in transform.filters(name, facts)]
+        return (rules, filters) if rules or filters else None
 
 
 class _Here:
@@ -296,6 +314,15 @@ class _SpoolReader:
         self._at += len(data)
         self._left -= len(data)
         return data
+
+
+def _through(byte_filter, write):
+    """``write`` behind ``byte_filter``: what the filter lets through goes on."""
+    def feed(data: bytes) -> None:
+        out = byte_filter.feed(bytes(data))
+        if out:
+            write(out)
+    return feed
 
 
 def _merged(rules: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
