@@ -351,6 +351,14 @@ def test_a_part_not_in_the_backup_is_refused_and_nothing_written(tmp_path, optio
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_moodle1_backup_is_refused_and_nothing_written(tmp_path):
+    with pytest.raises(MbxError) as error:
+        extract(FIXTURES / "moodle__moodle/moodle1-converter-fixtures", tmp_path / "out.mbz",
+                activity=1)
+    assert error.value.code == "format-unsupported"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_activity_listed_without_its_folder_is_refused(tmp_path):
     # a copy of a folder backup without one activity's folder: listed, not there
     import shutil

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import re
+import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,6 @@ from corpus import items, xml_members
 from mbx.inspect import summarize
 from mbx.transform.questions import prune_questions, random_categories
 from mbx.verification import verify
-from test_transform_extract import is_record, member_names
 
 VERDICTS = {entry["item"]: entry for entry in
             json.loads((Path(__file__).parent / "verify_verdicts.json").read_text())}
@@ -44,6 +45,22 @@ PART_AREAS = {("question", "answer"): ".//answers/answer",
 
 def read_xml(path: Path) -> dict[str, etree._Element]:
     return {name: etree.fromstring(data) for name, data in xml_members(str(path))}
+
+
+def member_names(path: Path) -> set[str]:
+    """Every file member's name."""
+    if path.is_dir():
+        return {str(file.relative_to(path)) for file in path.rglob("*") if file.is_file()}
+    if tarfile.is_tarfile(path):
+        with tarfile.open(path, "r:gz") as archive:
+            return {member.name.removeprefix("./") for member in archive if member.isfile()}
+    with zipfile.ZipFile(path) as archive:
+        return {name.removeprefix("./") for name in archive.namelist() if not name.endswith("/")}
+
+
+def is_record(element) -> bool:
+    """Whether Moodle's parser delivers the element as a record (it has a leaf; format §7.2)."""
+    return any(len(child) == 0 for child in element)
 
 
 def with_questions() -> list[str]:
@@ -260,3 +277,94 @@ def test_prune_keeps_what_the_quizzes_use(outputs, item):
 ])
 def test_a_random_slot_draws_from_the_categories_its_condition_names(condition, drawn):
     assert random_categories(condition) == drawn
+
+
+# -- restored: the quizzes as before, with a smaller bank ------------------------------------
+
+RESTORED = ["ngandrass__moodle-quiz_archiver/referencequiz.mbz",
+            "moodle__moodle/moodle_311_quiz.mbz",
+            "marcusgreen__moodle-qtype_gapfill/gapfill_example_course.mbz",
+            "instructure__moodle2cc/moodle2-backup"]
+#: Rows only the question bank (and its files and tags) holds: fewer after pruning.
+BANK_TABLES = ("question", "qtype_", "files", "tag")
+#: References from the quizzes into the bank that find nothing there.
+DANGLING = {
+    "question_references": "SELECT COUNT(*) FROM mdl_question_references r LEFT JOIN "
+                           "mdl_question_bank_entries e ON e.id = r.questionbankentryid WHERE e.id IS NULL",
+    "question_attempts": "SELECT COUNT(*) FROM mdl_question_attempts a LEFT JOIN mdl_question q "
+                         "ON q.id = a.questionid WHERE q.id IS NULL",
+    "question_versions": "SELECT COUNT(*) FROM mdl_question_versions v LEFT JOIN mdl_question q "
+                         "ON q.id = v.questionid WHERE q.id IS NULL",
+}
+
+
+@pytest.mark.parametrize("item", RESTORED, ids=[item.split("/")[-1][:40] for item in RESTORED])
+def test_the_pruned_backup_restores_the_same_quizzes(tmp_path, item):
+    import sqlite3
+
+    import mbx.restore
+    source = FIXTURES / item
+    prune_questions(source, tmp_path / "pruned.mbz")
+    for name, archive in (("pruned", tmp_path / "pruned.mbz"), ("whole", source)):
+        mbx.restore.restore(archive, f"sqlite:{tmp_path / name}.db", files=str(tmp_path / name))
+    pruned, whole = (sqlite3.connect(tmp_path / f"{name}.db") for name in ("pruned", "whole"))
+    try:
+        def counts(db):
+            return {table: db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
+                    for table, in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        mine, theirs = counts(pruned), counts(whole)
+        for table in sorted(set(mine) | set(theirs)):
+            if table.removeprefix("mdl_").startswith(BANK_TABLES) and table not in (
+                    "mdl_question_references", "mdl_question_set_references", "mdl_question_usages",
+                    "mdl_question_attempts", "mdl_question_attempt_steps",
+                    "mdl_question_attempt_step_data"):
+                assert mine.get(table, 0) <= theirs.get(table, 0), table
+            elif table != "sqlite_sequence":
+                assert mine.get(table, 0) == theirs.get(table, 0), table
+        for what, query in DANGLING.items():
+            assert pruned.execute(query).fetchone() == whole.execute(query).fetchone(), what
+        slots = ("SELECT s.slot, s.page, s.maxmark, q.name FROM mdl_quiz_slots s JOIN mdl_quiz q "
+                 "ON q.id = s.quizid ORDER BY q.name, s.slot")
+        assert pruned.execute(slots).fetchall() == whole.execute(slots).fetchall()
+    finally:
+        pruned.close()
+        whole.close()
+
+
+def test_prune_composes_with_extract(tmp_path):
+    """One pass: a quiz extracted from a course, its bank pruned. Each transform
+    removes what it would alone (prune counts the uses of every quiz of the input:
+    a transform does not see what another drops), and the output verifies."""
+    from mbx.transform import run
+    from mbx.transform.extract import Extract
+    from mbx.transform.questions import PruneQuestions
+    item = "maths__moodle-qtype_stack/STACK-demo.mbz"
+    xml = read_xml(FIXTURES / item)
+    quiz = next(name for name in sorted(xml) if QUIZ.fullmatch(name)
+                and xml[name].find("quiz/question_instances/question_instance") is not None)
+    cmid = int(quiz.split("/")[1].rsplit("_", 1)[1])
+    run(FIXTURES / item, tmp_path / "out.mbz", [Extract(activity=cmid), PruneQuestions()])
+    assert verify(tmp_path / "out.mbz").ok
+    before, after = Bank(xml), Bank(read_xml(tmp_path / "out.mbz"))
+    categories = {node.text for node in xml[quiz.replace("quiz.xml", "inforef.xml")].iterfind(
+        "question_categoryref/question_category/id")}
+    assert set(after.questions) == {q for q in before.expected_questions()
+                                    if before.category_of[q] in categories}
+    own = Bank({name: root for name, root in xml.items() if not QUIZ.fullmatch(name) or name == quiz})
+    assert own.used_entries and own.used_entries <= set(after.entries)
+
+
+def test_a_moodle1_backup_is_refused_and_nothing_written(tmp_path):
+    from mbx.errors import FormatError
+    with pytest.raises(FormatError) as error:
+        prune_questions(FIXTURES / "moodle__moodle/moodle1-converter-fixtures", tmp_path / "out.mbz")
+    assert error.value.code == "format-unsupported"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_backup_without_questions_comes_out_the_same(tmp_path):
+    item = FIXTURES / "PoetOS__moodle-mod_questionnaire/backup-activity-questionnaire.mbz"
+    report = prune_questions(item, tmp_path / "out.mbz")
+    assert report.members_changed == 0 and report.members_dropped == 0
+    assert report.details["prune-questions"] == {"categories_removed": 0, "questions_removed": 0,
+                                                 "files_removed": 0}

@@ -1,8 +1,8 @@
 """extract: one activity, or one section, as a backup of its own, as Moodle makes them.
 
-Moodle's activity backup is the plan root, activity (with its blocks), final;
-a section backup is root, section, the section's activities, final (format
-§2.3). So the output holds:
+Moodle backs an activity up with a plan of three tasks: root, the activity
+(with its blocks), final; a section with root, the section, its activities,
+final (``backup_plan_builder``). So the output holds:
 
 * the chosen ``activities/<mod>_<cmid>/`` folder (or the section's
   ``sections/section_<id>/`` and the folders of its activities, delegated
@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import Any
 
 from mbx.errors import MbxError
 from mbx.moodle2 import structure
 from mbx.moodle2.files import QUESTION_COMPONENT, QUESTION_TYPE_PREFIX
 from mbx.moodle2.inforef import DEFINITIONS, KNOWN_REFS
-from mbx.moodle2.members import FILES, MOODLE_BACKUP, SECTION_XML
+from mbx.moodle2.members import FILES, GROUPS, MOODLE_BACKUP, SECTION_XML
 from mbx.transform.base import Facts, Transform
 from mbx.transform.pipeline import run
 
@@ -77,10 +78,12 @@ OWNED_FILES: dict[tuple[str, str | None], tuple[str, str]] = {
 GRADE_ITEM = "/activity_gradebook/grade_items/grade_item"
 GRADEBOOK_ITEM = "/gradebook/grade_items/grade_item"
 HISTORY_GRADE = "/grade_history/grade_grades/grade_grade"
-GROUPING_GROUP = "/groups/groupings/grouping/grouping_groups/grouping_group"
+GROUPING = "/groups/groupings/grouping"
+GROUPING_GROUP = f"{GROUPING}/grouping_groups/grouping_group"
 OUTCOME = "/outcomes_definition/outcome"
 #: The definitions read from the pipeline's own facts (files) or per folder (grade items).
-NOT_SURVEYED = frozenset({FILES, "grades.xml", "gradebook.xml"})
+GRADEBOOK = "gradebook.xml"
+NOT_SURVEYED = frozenset({FILES, "grades.xml", GRADEBOOK})
 
 
 class SelectionError(MbxError, ValueError):
@@ -136,6 +139,52 @@ class Closure:
         self.histories: dict[str, set[str]] = {}
         self.outcome_scales: dict[str, str] = {}
         self.grouping_groups: dict[str, set[str]] = {}
+        self._grouping = ""
+
+    # the survey's handlers: ``folder`` gives the folder of the member being read
+    def reference(self, member: _Tracked, kind: str):
+        def note(record: dict) -> None:
+            if record.get("id"):
+                self.refs.setdefault(member.folder, {}).setdefault(kind, set()).add(record["id"])
+        return note
+
+    def definition(self, kind: str):
+        defined = self.defined.setdefault(kind, {})
+
+        def note(record: dict) -> None:
+            if record.get("id") is not None:
+                defined[record["id"]] = record.get("contextid")
+        return note
+
+    def section(self, member: _Tracked):
+        def note(record: dict) -> None:
+            self.section_numbers[member.folder] = (record.get("number") or "").strip()
+        return note
+
+    def grade_item(self, folder: Callable[[], str]):
+        def note(record: dict) -> None:
+            self.grade_items.setdefault(folder(), []).append(
+                (_id_of(record.get("scaleid")), _id_of(record.get("outcomeid"))))
+        return note
+
+    @staticmethod
+    def ids(into: dict[str, set[str]], folder: Callable[[], str]):
+        def note(record: dict) -> None:
+            if record.get("id"):
+                into.setdefault(folder(), set()).add(record["id"])
+        return note
+
+    def outcome(self, record: dict) -> None:
+        scale = _id_of(record.get("scaleid"))
+        if record.get("id") and scale:
+            self.outcome_scales[record["id"]] = scale
+
+    def grouping(self, record: dict) -> None:
+        self._grouping = record.get("id") or ""
+
+    def grouping_group(self, record: dict) -> None:
+        if record.get("groupid"):
+            self.grouping_groups.setdefault(self._grouping, set()).add(record["groupid"])
 
     def kept(self, folders: list[str], gradebook: bool
              ) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -210,65 +259,26 @@ class Extract(Transform):
         closure = self.closure
         inforef = _Tracked(r".+/inforef\.xml")
         for kind in KNOWN_REFS:
-            yield inforef, f"/inforef/{kind}ref/{kind}", self._reference(inforef, kind)
+            yield inforef, f"/inforef/{kind}ref/{kind}", closure.reference(inforef, kind)
         for member, paths in DEFINITIONS.items():
             if member not in NOT_SURVEYED:
                 for path, kind in paths:
-                    yield member, path, self._definition(kind)
+                    yield member, path, closure.definition(kind)
         sections = _Tracked(SECTION_XML.pattern)
-        yield sections, "/section", lambda record: closure.section_numbers.__setitem__(
-            sections.folder, (record.get("number") or "").strip())
+        yield sections, "/section", closure.section(sections)
         grades = _Tracked(r"activities/[^/]+/grades\.xml")
-        yield grades, GRADE_ITEM, self._grade_item(lambda: grades.folder)
-        yield grades, f"{GRADE_ITEM}/grade_grades/grade_grade", self._collect(
+        yield grades, GRADE_ITEM, closure.grade_item(lambda: grades.folder)
+        yield grades, f"{GRADE_ITEM}/grade_grades/grade_grade", closure.ids(
             closure.grade_grades, lambda: grades.folder)
         history = _Tracked(r"activities/[^/]+/grade_history\.xml")
-        yield history, HISTORY_GRADE, self._collect(closure.histories, lambda: history.folder)
-        yield "gradebook.xml", GRADEBOOK_ITEM, self._grade_item(lambda: "")
-        yield "gradebook.xml", f"{GRADEBOOK_ITEM}/grade_grades/grade_grade", self._collect(
-            closure.grade_grades, lambda: "")
-        yield "outcomes.xml", OUTCOME, self._outcome
-        current_grouping: list[str] = [""]
-        yield "groups.xml", "/groups/groupings/grouping", lambda record: current_grouping.__setitem__(
-            0, record.get("id") or "")
-        yield "groups.xml", GROUPING_GROUP, lambda record: closure.grouping_groups.setdefault(
-            current_grouping[0], set()).add(record.get("groupid") or "")
-
-    def _reference(self, member: _Tracked, kind: str):
-        refs = self.closure.refs
-
-        def note(record: dict) -> None:
-            if record.get("id"):
-                refs.setdefault(member.folder, {}).setdefault(kind, set()).add(record["id"])
-        return note
-
-    def _definition(self, kind: str):
-        defined = self.closure.defined.setdefault(kind, {})
-
-        def note(record: dict) -> None:
-            if record.get("id") is not None:
-                defined[record["id"]] = record.get("contextid")
-        return note
-
-    def _grade_item(self, folder):
-        items = self.closure.grade_items
-
-        def note(record: dict) -> None:
-            items.setdefault(folder(), []).append((_id_of(record.get("scaleid")),
-                                                   _id_of(record.get("outcomeid"))))
-        return note
-
-    @staticmethod
-    def _collect(into: dict[str, set[str]], folder):
-        def note(record: dict) -> None:
-            if record.get("id"):
-                into.setdefault(folder(), set()).add(record["id"])
-        return note
-
-    def _outcome(self, record: dict) -> None:
-        scale = _id_of(record.get("scaleid"))
-        if record.get("id") and scale:
-            self.closure.outcome_scales[record["id"]] = scale
+        yield history, HISTORY_GRADE, closure.ids(closure.histories, lambda: history.folder)
+        course = lambda: ""  # noqa: E731 (gradebook.xml's records, the course's)
+        yield GRADEBOOK, GRADEBOOK_ITEM, closure.grade_item(course)
+        yield GRADEBOOK, f"{GRADEBOOK_ITEM}/grade_grades/grade_grade", closure.ids(
+            closure.grade_grades, course)
+        yield "outcomes.xml", OUTCOME, closure.outcome
+        yield GROUPS, GROUPING, closure.grouping
+        yield GROUPS, GROUPING_GROUP, closure.grouping_group
 
     # -- the choice --------------------------------------------------------------------
     def prepare(self, facts: Facts) -> None:

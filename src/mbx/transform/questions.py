@@ -2,7 +2,7 @@
 
 A course backup carries whole question banks (Moodle annotates every category
 of each context a quiz draws from), often far more than its quizzes hold. This
-keeps (moodle-restore.md §5.3, §6):
+keeps what restore needs for the quizzes (their slots point into the bank):
 
 * the questions quiz slots name: a 4.0+ ``question_reference`` names a bank
   entry (kept with all its versions), a pre-4.0 slot its question
