@@ -376,7 +376,19 @@ def test_an_activity_listed_without_its_folder_is_refused(tmp_path):
     shutil.rmtree(source / gone["directory"])
     with pytest.raises(SelectionError, match="not in the backup"):
         extract(source, tmp_path / "out.mbz", activity=int(gone["moduleid"]))
-    assert not (tmp_path / "out.mbz").exists()
+    assert {path.name for path in tmp_path.iterdir()} == {"backup"}
+
+
+def test_a_broken_inforef_is_refused_and_nothing_written(tmp_path):
+    import shutil
+    source = tmp_path / "backup"
+    shutil.copytree(FIXTURES / "IET-OU__moodle-backup-parser/backup-moodle2", source)
+    activities, _ = listing(read_xml(source))
+    (source / activities[0]["directory"] / "inforef.xml").write_bytes(b"<inforef><userref>")
+    with pytest.raises(MbxError) as error:
+        extract(source, tmp_path / "out.mbz", activity=int(activities[0]["moduleid"]))
+    assert error.value.code.startswith("xml-")
+    assert {path.name for path in tmp_path.iterdir()} == {"backup"}
 
 
 def test_an_activity_backup_gives_back_its_own_activity(tmp_path):

@@ -362,6 +362,20 @@ def test_a_moodle1_backup_is_refused_and_nothing_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_broken_question_bank_is_refused_and_nothing_written(tmp_path):
+    import shutil
+
+    from mbx.errors import MbxError
+    source = tmp_path / "backup"
+    shutil.copytree(FIXTURES / "instructure__moodle2cc/moodle2-backup", source)
+    text = (source / "questions.xml").read_bytes()
+    (source / "questions.xml").write_bytes(text[:len(text) // 2])
+    with pytest.raises(MbxError) as error:
+        prune_questions(source, tmp_path / "out.mbz")
+    assert error.value.code.startswith("xml-")
+    assert {path.name for path in tmp_path.iterdir()} == {"backup"}
+
+
 def test_a_backup_without_questions_comes_out_the_same(tmp_path):
     item = FIXTURES / "PoetOS__moodle-mod_questionnaire/backup-activity-questionnaire.mbz"
     report = prune_questions(item, tmp_path / "out.mbz")
