@@ -226,7 +226,11 @@ DEFAULT_RESTORE_TARGET = "sqlite:mbx-restore.db"
 
 #: The transforms' own commands: name -> (help, the flag the command switches on).
 TRANSFORM_COMMANDS = {
+    "extract": ("write one activity or one section of a backup as an activity or section "
+                "backup", None),
     "strip-users": ("remove users and all user data from a backup", "strip_users"),
+    "prune-questions": ("drop the question bank entries no quiz of a backup uses",
+                        "prune_questions"),
     "rewrite-users": ("change usernames, e-mails and idnumbers of a backup's users from a CSV "
                       "table", None),
     "roll-dates": ("move every date of a backup by an offset, or to a new start date", None),
@@ -235,6 +239,19 @@ TRANSFORM_COMMANDS = {
 #: transform -> its flags: (flag on ``mbx transform``, flag on its own command or None,
 #: argparse options). The dest names are what :func:`mbx.cli.commands.transform` reads.
 TRANSFORM_FLAGS: dict[str, list[tuple[str, str | None, dict]]] = {
+    "extract": [
+        ("--extract-activity", "--activity", dict(dest="extract_activity", type=int,
+                                                  metavar="CMID",
+                                                  help="write an activity backup of this one")),
+        ("--extract-section", "--section", dict(dest="extract_section", type=int, metavar="N",
+                                                help="write a section backup of this section "
+                                                     "(by number)")),
+    ],
+    "prune-questions": [
+        ("--prune-questions", None, dict(action="store_true", dest="prune_questions",
+                                         help="drop question categories and questions no quiz "
+                                              "uses, with their files")),
+    ],
     "strip-users": [
         ("--strip-users", None, dict(action="store_true", dest="strip_users",
                                      help="remove users and all user data, as a backup made "

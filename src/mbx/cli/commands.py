@@ -326,7 +326,9 @@ def transform(args) -> int:
     try:
         if args.command == "rewrite-users" and not args.user_table:
             raise _Usage("rewrite-users needs --csv FILE")
-        selection = {"strip_users": getattr(args, "strip_users", False),
+        selection = {"extract": _extract_option(args),
+                     "strip_users": getattr(args, "strip_users", False),
+                     "prune_questions": getattr(args, "prune_questions", False),
                      "rewrite_users": getattr(args, "user_table", None),
                      "roll_dates": _roll_dates_options(args)}
     except _Usage as problem:
@@ -337,6 +339,17 @@ def transform(args) -> int:
                                limits=archive_limits(args), progress=monitor, **selection)
     output.document(report, text.transform_lines, to_json=lambda r: r.to_dict())
     return EXIT_OK
+
+
+def _extract_option(args) -> dict | None:
+    activity, section = getattr(args, "extract_activity", None), getattr(args, "extract_section", None)
+    if activity is not None and section is not None:
+        raise _Usage("extract one activity or one section, not both")
+    if activity is None and section is None:
+        if args.command == "extract":
+            raise _Usage("extract needs --activity CMID or --section N")
+        return None
+    return {"activity": activity} if activity is not None else {"section": section}
 
 
 def _roll_dates_options(args) -> dict | None:

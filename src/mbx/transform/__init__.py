@@ -18,13 +18,15 @@ from mbx.archive.base import ArchiveLimits
 from mbx.progress import Monitor
 from mbx.transform.base import Facts, Transform
 from mbx.transform.dates import RollDates, list_dates, read_overrides, roll_dates
+from mbx.transform.extract import Extract, extract
 from mbx.transform.pipeline import run
+from mbx.transform.questions import PruneQuestions, prune_questions
 from mbx.transform.report import TransformReport
 from mbx.transform.strip import StripUsers, strip_users
 from mbx.transform.users import RewriteUsers, read_user_table, rewrite_users
 
-__all__ = ["Facts", "Transform", "TransformReport", "list_dates", "rewrite_users",
-           "roll_dates", "run", "strip_users", "transform"]
+__all__ = ["Facts", "Transform", "TransformReport", "extract", "list_dates", "prune_questions",
+           "rewrite_users", "roll_dates", "run", "strip_users", "transform"]
 
 
 def _roll_dates(options: Mapping[str, Any]) -> Transform:
@@ -42,23 +44,28 @@ def _rewrite_users(table) -> Transform:
 #: keyword of :func:`transform` -> what builds its transform from the keyword's value, in
 #: the order they run (where two change the same value, the earlier one's change stands).
 TRANSFORMS: dict[str, Callable[[Any], Transform]] = {
+    "extract": lambda selection: Extract(**selection),
     "strip_users": lambda _: StripUsers(),
+    "prune_questions": lambda _: PruneQuestions(),
     "rewrite_users": _rewrite_users,
     "roll_dates": _roll_dates,
 }
 
 
 def transform(source: str | os.PathLike, output: str | os.PathLike, *,
-              strip_users: bool = False, rewrite_users: Any = None,
+              extract: Mapping[str, int] | None = None, strip_users: bool = False,
+              prune_questions: bool = False, rewrite_users: Any = None,
               roll_dates: Mapping[str, Any] | None = None, format: str = "tgz",
               compressor: str | None = None, limits: ArchiveLimits | None = None,
               progress: Monitor | None = None) -> TransformReport:
     """Writes ``output``: ``source`` with the selected transforms applied in one pass.
 
-    ``roll_dates`` takes :class:`~.dates.RollDates`'s keywords (``offset``, ``start``,
-    ``activities``, ``overrides``, ``user_data``); ``rewrite_users`` a CSV path or rows.
+    ``extract`` is ``{"activity": CMID}`` or ``{"section": N}``; ``roll_dates`` takes
+    :class:`~.dates.RollDates`'s keywords (``offset``, ``start``, ``activities``,
+    ``overrides``, ``user_data``); ``rewrite_users`` a CSV path or rows.
     """
-    chosen = {"strip_users": strip_users or None, "rewrite_users": rewrite_users,
+    chosen = {"extract": extract, "strip_users": strip_users or None,
+              "prune_questions": prune_questions or None, "rewrite_users": rewrite_users,
               "roll_dates": roll_dates}
     transforms = [build(chosen[name]) for name, build in TRANSFORMS.items()
                   if chosen[name] is not None]
