@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tarfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -197,6 +198,39 @@ def test_roll_dates_to_a_start_day_and_per_activity(work):
     with pytest.raises(MbxError, match="offset"):
         roll_dates(source, work / "bad.mbz", offset="+3x")
     assert not (work / "bad.mbz").exists()
+
+
+def test_roll_one_activity_to_a_day(work):
+    """An activity moved to a day: its earliest configuration date lands on that day, at
+    the same time of day, its other dates keep their distance, the course stays."""
+    for item in moodle2_items():
+        members = files_of(FIXTURES / item)
+        found = None
+        for name, data in members.items():
+            match = re.fullmatch(r"activities/([a-z]+)_(\d+)/\1\.xml", name)
+            if not match:
+                continue
+            fields = _date_fields(name).get(f"/activity/{match.group(1)}", ())
+            root = etree.fromstring(data, XML)[0]
+            texts = {f: root.findtext(f) or "0" for f in fields}
+            dates = {f: int(t) for f, t in texts.items() if t.isdigit() and int(t) > 0}
+            if len(dates) >= 2:
+                found = (name, int(match.group(2)), match.group(1), dates)
+                break
+        if found:
+            break
+    name, cmid, module, dates = found
+    output = work / "one-activity.mbz"
+    roll_dates(FIXTURES / item, output, activities={cmid: "2031-05-06"})
+    root = etree.fromstring(files_of(output)[name], XML)[0]
+    moved = {field: int(root.findtext(field)) for field in dates}
+    earliest = min(dates.values())
+    offset = moved[min(dates, key=dates.get)] - earliest
+    assert {field: value - offset for field, value in moved.items()} == dates
+    new_earliest = earliest + offset
+    assert time.strftime("%Y-%m-%d", time.gmtime(new_earliest)) == "2031-05-06"
+    assert new_earliest % 86400 == earliest % 86400
+    assert files_of(output).get("course/course.xml") == members.get("course/course.xml")
 
 
 # -- strip-users ------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from mbx.errors import MbxError
 from mbx.moodle2.availability import AVAILABILITY_LEAVES, date_conditions, shift_date_conditions
 from mbx.moodle2.catalogue import elements_of
 from mbx.moodle2.members import ACTIVITY_MEMBER, MOODLE_BACKUP
+from mbx.moodle2.modules import KNOWN
 from mbx.transform.base import Facts, Transform
 from mbx.transform.pipeline import run
 from mbx.xml import Parser
@@ -242,12 +243,14 @@ class RollDates(Transform):
         if self.start is not None:
             yield MOODLE_BACKUP, None, None  # the course start date it moves from
         # an activity moved to a day: its earliest configuration date says by how much
+        # (the members are not listed yet: every declared module's names are asked for)
         for cmid in self.activity_days:
-            pattern = re.compile(rf"activities/[a-z0-9]+_{cmid}/[^/]+\.xml")
-            for member in (f for f in facts.members if pattern.fullmatch(f.name)):
-                for path, fields, is_json, _, _ in _date_rules(member.name, False):
-                    if not is_json:
-                        yield member.name, path, self._earliest_of(cmid, fields)
+            for module in KNOWN:
+                for document in (f"activities/{module}_{cmid}/module.xml",
+                                 f"activities/{module}_{cmid}/{module}.xml"):
+                    for path, fields, is_json, _, _ in _date_rules(document, False):
+                        if not is_json:
+                            yield document, path, self._earliest_of(cmid, fields)
 
     def _earliest_of(self, cmid: int, fields: tuple[str, ...]):
         def note(record: dict) -> None:
