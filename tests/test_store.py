@@ -541,3 +541,45 @@ def test_the_store_imports_only_what_lies_below_it():
                 if name.startswith("mbx"):
                     assert any(name == room or name.startswith(room + ".")
                                for room in allowed), f"{path.name} imports {name}"
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+def test_the_store_commands(tmp_path, capsys):
+    import json
+
+    from mbx.cli import main
+
+    root, path = tmp_path / "cli-store", _with_files()
+    second = tmp_path / "second.mbz"
+    _edited_course(path, second)
+    assert main(["store", "init", str(root)]) == 0
+    assert main(["store", "add", str(root), str(path), "--course", "c", "--tag", "first"]) == 0
+    assert "added c@1 [first]" in capsys.readouterr().out
+    assert main(["store", "add", str(root), str(path), "--course", "c"]) == 0
+    assert "nothing added" in capsys.readouterr().out
+    assert main(["store", "add", str(root), str(second), "--course", "c", "--json"]) == 0
+    added = json.loads(capsys.readouterr().out)
+    assert added["version"] == 2 and added["new_blobs"] == 1
+    assert main(["store", "ls", str(root), "c", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert [v["version"] for v in listing["courses"][0]["versions"]] == [1, 2]
+    assert main(["store", "get", str(root), "c@first", str(tmp_path / "out.mbz")]) == 0
+    assert files_in_order(tmp_path / "out.mbz") == files_in_order(path)
+    capsys.readouterr()
+    assert main(["store", "checkout", str(root), "c", str(tmp_path / "folder"), "--copy"]) == 0
+    assert "0 blobs linked" in capsys.readouterr().out
+    assert main(["store", "diff", str(root), "c@1", "c@2"]) == 0
+    assert "files added: 1" in capsys.readouterr().out
+    assert main(["store", "rm", str(root), "c@1"]) == 0
+    assert "removed c@1" in capsys.readouterr().out
+    assert main(["store", "gc", str(root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bytes_freed"] > 0
+    assert main(["store", "verify", str(root)]) == 0
+    assert "sound" in capsys.readouterr().out
+    assert main(["store", "get", str(root), "c@1", str(tmp_path / "gone.mbz"), "--json"]) == 1
+    assert json.loads(capsys.readouterr().err)["error"]["code"] == "store-no-version"
+    chunk = next(p for p in (root / "chunks").rglob("*") if p.is_file())
+    _flip(chunk)
+    assert main(["store", "verify", str(root)]) == 1
+    assert "damaged versions: c@2" in capsys.readouterr().out
