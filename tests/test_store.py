@@ -593,3 +593,29 @@ def test_the_store_commands(tmp_path, capsys):
     _flip(chunk)
     assert main(["store", "verify", str(root)]) == 1
     assert "damaged versions: c@2" in capsys.readouterr().out
+
+
+# -- the chunker ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("piece", [1, 977, 65536, 1 << 20, 1 << 23])
+def test_stream_chunker_cuts_as_fastcdc_cuts_the_whole(piece):
+    """Fed in pieces of any size, the window gives the library's chunks of the whole buffer."""
+    import random
+
+    import fastcdc
+
+    from mbx.store.chunking import (AVERAGE_SIZE, MAXIMUM_SIZE, MINIMUM_SIZE, StreamChunker)
+
+    generator = random.Random(piece)
+    data = generator.randbytes(1_500_000) + b"<post>same text</post>" * 40_000 + \
+        generator.randbytes(300_000)
+    expected = [data[c.offset:c.offset + c.length] for c in fastcdc.fastcdc(
+        data, min_size=MINIMUM_SIZE, avg_size=AVERAGE_SIZE, max_size=MAXIMUM_SIZE)]
+    chunker = StreamChunker()
+    step = piece if piece > 1 else 4099
+    got = []
+    for start in range(0, len(data), step):
+        got += chunker.feed(data[start:start + step])
+        assert len(chunker._pending) <= chunker._window + step  # bounded window
+    got += chunker.finish()
+    assert got == expected
