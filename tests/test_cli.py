@@ -369,6 +369,7 @@ def test_help_names_only_commands_that_exist(capsys):
     assert listed == set(mbx.cli.COMMANDS) == {"ls", "info", "cat", "records", "verify",
                                                  "synth", "restore", "query", "transform",
                                                  "dates", "strip-users", "rewrite-users",
-                                                 "roll-dates", "extract", "prune-questions"}
-    for unbuilt in ("store", "jobs"):
+                                                 "roll-dates", "extract", "prune-questions",
+                                                 "store"}
+    for unbuilt in ("jobs",):
         assert not re.search(rf"\b{unbuilt}\b", text)

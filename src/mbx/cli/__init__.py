@@ -47,6 +47,7 @@ COMMANDS = {"ls": commands.ls, "info": commands.info, "cat": commands.cat,
             "records": commands.records, "verify": commands.verify, "synth": commands.synth,
             "restore": commands.restore, "query": commands.query,
             "transform": commands.transform, "dates": commands.dates,
+            "store": commands.store,
             }
 
 
@@ -219,7 +220,59 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("target", help="sqlite:PATH or postgresql://...")
     query.add_argument("sql", help="the query, e.g. \"SELECT fullname FROM mdl_course\"")
     add_output_flags(query, stream=True)
+
+    store = command("store", "a deduplicated repository of many versions of many courses")
+    _store_commands(store, common, limits)
     return parser
+
+
+def _store_commands(store: argparse.ArgumentParser, common: argparse.ArgumentParser,
+                    limits: argparse.ArgumentParser) -> None:
+    """``mbx store <init|add|ls|get|checkout|diff|rm|gc|verify>``."""
+    actions = store.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+
+    def action(name: str, help: str, *, reads_backup: bool = False) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help, description=help,
+                                 parents=[common, limits] if reads_backup else [common])
+        sub.add_argument("store_dir", metavar="DIR", help="the store's folder")
+        return sub
+
+    ref_help = "COURSE@VERSION: a number, a tag or latest (COURSE alone: the latest)"
+    add_output_flags(action("init", "create an empty store"))
+    add = action("add", "add an archive as a new version of its course, in one pass",
+                 reads_backup=True)
+    add.add_argument("backup", help=".mbz file (tar.gz or zip) or extracted backup folder")
+    add.add_argument("--course", metavar="NAME",
+                     help="the course (default: its short name in moodle_backup.xml)")
+    add.add_argument("--tag", dest="tags", action="append", default=[], metavar="T",
+                     help="a name for the version (repeatable)")
+    add_output_flags(add)
+    ls = action("ls", "the courses and versions of a store, with dates and sizes")
+    ls.add_argument("course", nargs="?", help="only this course")
+    add_output_flags(ls)
+    get = action("get", "write a stored version back as an archive")
+    get.add_argument("ref", metavar="COURSE@VERSION", help=ref_help)
+    get.add_argument("output_path", metavar="OUT.mbz", help="the archive to write")
+    get.add_argument("--format", choices=["tgz", "zip"],
+                     help="container (default: the one the version came in)")
+    add_output_flags(get)
+    checkout = action("checkout", "write a stored version as a backup folder, blobs "
+                      "hard-linked into the store (treat them as read-only)")
+    checkout.add_argument("ref", metavar="COURSE@VERSION", help=ref_help)
+    checkout.add_argument("folder", metavar="FOLDER", help="the folder to create")
+    checkout.add_argument("--copy", action="store_true",
+                          help="copy the blobs instead of linking them")
+    add_output_flags(checkout)
+    diff = action("diff", "activities, sections, files and members that differ between two "
+                  "versions")
+    diff.add_argument("a", metavar="A", help=ref_help)
+    diff.add_argument("b", metavar="B", help=ref_help)
+    add_output_flags(diff)
+    rm = action("rm", "drop versions (gc then frees what only they held)")
+    rm.add_argument("refs", nargs="+", metavar="COURSE@VERSION", help="the versions to drop")
+    add_output_flags(rm)
+    add_output_flags(action("gc", "free the content files no version needs any more"))
+    add_output_flags(action("verify", "re-hash every chunk and blob; report damage by version"))
 
 
 DEFAULT_RESTORE_TARGET = "sqlite:mbx-restore.db"

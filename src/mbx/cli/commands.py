@@ -378,3 +378,42 @@ def dates(args) -> int:
     rows = list_dates(args.backup, user_data=args.user_data)
     write_rows(rows, sys.stdout, args.dates_format)
     return EXIT_OK
+
+
+def store(args) -> int:
+    """``mbx store ACTION``: one function of :mod:`mbx.store` per action."""
+    from mbx import store as repository
+
+    output = Output(args.output)
+    where, action = args.store_dir, args.store_command
+    if action == "init":
+        output.document({"store": repository.init(where)}, text.store_init_lines)
+        return EXIT_OK
+    if action == "add":
+        with progress(args, "adding") as monitor:
+            result = repository.add(where, args.backup, course=args.course, tags=args.tags,
+                                    limits=archive_limits(args), progress=monitor)
+    elif action == "ls":
+        result = repository.ls(where, args.course)
+    elif action == "get":
+        with progress(args, "getting") as monitor:
+            result = repository.get(where, args.ref, args.output_path, format=args.format,
+                                    progress=monitor)
+    elif action == "checkout":
+        with progress(args, "checking out") as monitor:
+            result = repository.checkout(where, args.ref, args.folder, copy=args.copy,
+                                         progress=monitor)
+    elif action == "diff":
+        result = repository.diff(where, args.a, args.b)
+    elif action == "rm":
+        result = repository.rm(where, args.refs)
+    elif action == "gc":
+        with progress(args, "collecting") as monitor:
+            result = repository.gc(where, progress=monitor)
+    else:
+        with progress(args, "verifying") as monitor:
+            result = repository.verify(where, progress=monitor)
+    output.document(result, text.STORE_LINES[action], to_json=lambda r: r.to_dict())
+    if action == "verify" and result.damage:
+        return EXIT_REFUSED
+    return EXIT_OK

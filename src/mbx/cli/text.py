@@ -303,3 +303,114 @@ def transform_lines(report: Any) -> list[str]:
                           if value not in (None, {}, [], ""))
         lines.append(f"  {name}: {shown}")
     return lines
+
+
+# -- mbx store ---------------------------------------------------------------------------------
+
+def store_init_lines(result: dict) -> list[str]:
+    return [f"created the store {result['store']}"]
+
+
+def store_add_lines(result: Any) -> list[str]:
+    if result.duplicate_of is not None:
+        return [f"{result.course}@{result.version} already holds this archive: nothing added"
+                + (f" (tags: {', '.join(result.tags)})" if result.tags else "")]
+    tags = f" [{', '.join(result.tags)}]" if result.tags else ""
+    return [f"added {result.course}@{result.version}{tags}: {_plural(result.members, 'member')}, "
+            f"{format_size(result.bytes)}; stored {format_size(result.added_bytes)} new "
+            f"({_plural(result.new_chunks, 'chunk')}, {_plural(result.new_blobs, 'blob')}) "
+            f"in {result.seconds:.1f} s"]
+
+
+def store_ls_lines(result: Any) -> list[str]:
+    lines = []
+    for course in result.courses:
+        lines.append(course.name + (f"  ({course.versions[-1].title})"
+                                    if course.versions and course.versions[-1].title else ""))
+        for version in course.versions:
+            tags = f" [{', '.join(version.tags)}]" if version.tags else ""
+            backed = _date(version.backup_date) or "?"
+            lines.append(f"  @{version.version:<4} added {_time(version.added_at)}  "
+                         f"backup {backed}  {format_size(version.bytes):>9}  "
+                         f"+{format_size(version.added_bytes):>9}  {version.container}{tags}")
+    lines.append(f"{_plural(len(result.courses), 'course')}, "
+                 f"{_plural(sum(len(c.versions) for c in result.courses), 'version')}; "
+                 f"{format_size(result.stored_bytes)} stored")
+    return lines
+
+
+def _time(value: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(value))
+
+
+def store_get_lines(result: Any) -> list[str]:
+    return [f"wrote {result.output} ({result.format}) from {result.course}@{result.version}: "
+            f"{_plural(result.members, 'member')}, {format_size(result.bytes)} "
+            f"({format_size(result.bytes_out)} packed)"]
+
+
+def store_checkout_lines(result: Any) -> list[str]:
+    return [f"checked out {result.course}@{result.version} into {result.folder}: "
+            f"{_plural(result.members, 'member')}, {result.linked} blobs linked "
+            f"(read-only), {result.copied} copied"]
+
+
+def store_diff_lines(result: Any) -> list[str]:
+    marks = {"added": "+", "removed": "-", "changed": "~"}
+    lines = [f"{result.a} -> {result.b}"]
+    for kind, items in (("activities", result.activities), ("sections", result.sections)):
+        if items:
+            lines.append(f"  {kind}:")
+            lines.extend(f"    {marks[item.change]} {item.title or '(untitled)'}"
+                         f"  ({item.modulename + ' ' if item.modulename else ''}"
+                         f"{item.directory or item.id})" for item in items)
+    for word, files in (("files added", result.files_added),
+                        ("files removed", result.files_removed)):
+        if files:
+            lines.append(f"  {word}: {len(files)}, "
+                         f"{format_size(sum((f.size_b or f.size_a or 0) for f in files))}")
+    if result.members:
+        lines.append("  members:")
+        lines.extend(f"    {marks[m.change]} {m.name}  "
+                     f"{'' if m.size_a is None else m.size_a} -> "
+                     f"{'' if m.size_b is None else m.size_b} bytes" for m in result.members)
+    if len(lines) == 1:
+        lines.append("  no difference")
+    return lines
+
+
+def store_rm_lines(result: Any) -> list[str]:
+    lines = [f"removed {ref}" for ref in result.removed]
+    lines.extend(f"no version of {course} is left: the course is gone"
+                 for course in result.courses_removed)
+    lines.append("run `mbx store gc` to free what only they held")
+    return lines
+
+
+def store_gc_lines(result: Any) -> list[str]:
+    return [f"freed {format_size(result.bytes_freed)}: {_plural(result.chunks_freed, 'chunk')}, "
+            f"{_plural(result.blobs_freed, 'blob')}"
+            + (f", {_plural(result.temporaries_removed, 'temporary file')}"
+               if result.temporaries_removed else "")]
+
+
+def store_verify_lines(result: Any) -> list[str]:
+    lines = [f"checked {_plural(result.chunks, 'chunk')} and {_plural(result.blobs, 'blob')} "
+             f"({format_size(result.bytes)})"]
+    for damage in result.damage:
+        lines.append(f"  damaged {damage.kind} {damage.id} ({damage.problem}): "
+                     + (", ".join(damage.versions) or "no version needs it"))
+    if result.damaged_versions:
+        lines.append(f"damaged versions: {', '.join(result.damaged_versions)}")
+    else:
+        lines.append("sound")
+    if result.unlisted_files:
+        lines.append(f"  {_plural(result.unlisted_files, 'file')} no version lists "
+                     "(`mbx store gc` removes them)")
+    return lines
+
+
+#: The renderer of each ``mbx store`` action.
+STORE_LINES = {"add": store_add_lines, "ls": store_ls_lines, "get": store_get_lines,
+               "checkout": store_checkout_lines, "diff": store_diff_lines,
+               "rm": store_rm_lines, "gc": store_gc_lines, "verify": store_verify_lines}
