@@ -26,8 +26,9 @@ ALLOWED = {
     "synth": {"synth", "archive", "xml", "moodle2"},
     "restore": {"restore", "archive", "xml", "moodle2"},
     "transform": {"transform", "archive", "xml", "moodle2"},
+    "store": {"store", "archive", "xml", "moodle2"},
 }
-CONSUMERS = ("inspect", "verification", "synth", "restore", "transform")
+CONSUMERS = ("inspect", "verification", "synth", "restore", "transform", "store")
 
 
 def _room(module: str) -> str:
