@@ -11,7 +11,10 @@ passes over the archive:
    names must be found in them. Then :meth:`Transform.prepare` decides;
 2. the *rewrite* streams every member to the output: dropped when a transform
    says so (:meth:`Transform.drops`), rewritten when one registers rewriter
-   handlers for it (:meth:`Transform.rewrites`), copied byte for byte otherwise.
+   handlers for it (:meth:`Transform.rewrites`) or byte filters
+   (:meth:`Transform.filters`, for work on the whole text of a member rather
+   than on records: anonymise's names in free text), copied byte for byte
+   otherwise.
 
 Transforms say what they remove as ids per inforef kind (:attr:`Facts.removed`),
 and the pipeline's closure keeps the archive consistent: the records of those
@@ -23,13 +26,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from mbx.archive.base import MemberInfo
 from mbx.moodle2.models import Information
 from mbx.xml.rewriter import Element
 
-__all__ = ["Facts", "FileFacts", "Member", "RecordRule", "RewriteRule", "Transform"]
+__all__ = ["ByteFilter", "Facts", "FileFacts", "Member", "RecordRule", "RewriteRule",
+           "Transform"]
 
 #: A member name, or a pattern matching whole member names.
 Member = str | re.Pattern
@@ -37,6 +41,18 @@ Member = str | re.Pattern
 RecordRule = tuple[Member, str, Callable[[dict], Any]]
 #: (element path, handler of rewriter elements) for one member.
 RewriteRule = tuple[str, Callable[[Element], Any]]
+
+
+class ByteFilter(Protocol):
+    """A member's bytes after the rewriter: ``feed`` returns what may be written so far
+    (it may hold bytes back), ``close`` the rest; ``changed`` says whether any byte
+    differs from its input."""
+
+    changed: bool
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def close(self) -> bytes: ...
 
 
 def matches(member: Member, name: str) -> bool:
@@ -113,6 +129,10 @@ class Transform:
 
     def rewrites(self, name: str, facts: Facts) -> Iterable[RewriteRule]:
         """Rewriter handlers for member ``name``."""
+        return ()
+
+    def filters(self, name: str, facts: Facts) -> Iterable[Callable[[], ByteFilter]]:
+        """Makers of byte filters member ``name`` passes through, after the rewriter."""
         return ()
 
     def report(self) -> dict[str, Any]:

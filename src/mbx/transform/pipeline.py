@@ -176,8 +176,9 @@ def _blob_uses_left(facts: Facts) -> dict[str, int]:
 # -- pass 2 --------------------------------------------------------------------------------
 
 def _decide(facts: Facts, transforms: Sequence[Transform]) -> dict[str, Any]:
-    """Member name -> None (copy), "drop", or the rewriter rules; folders kept when
-    something under them is, or when they were empty and nothing dropped them."""
+    """Member name -> None (copy), "drop", or (rewriter rules, byte filter makers);
+    folders kept when something under them is, or when they were empty and nothing
+    dropped them."""
     facts.blob_uses_left = _blob_uses_left(facts)
     decisions: dict[str, Any] = {}
     kept_below: set[str] = set()
@@ -193,7 +194,8 @@ def _decide(facts: Facts, transforms: Sequence[Transform]) -> dict[str, Any]:
             continue
         rules = [rule for transform in transforms for rule in transform.rewrites(name, facts)]
         rules.extend(_closure_rules(name, facts))
-        decisions[name] = rules or None
+        filters = [make for transform in transforms for make in transform.filters(name, facts)]
+        decisions[name] = (rules, filters) if rules or filters else None
         parts = name.split("/")
         kept_below.update("/".join(parts[:depth]) for depth in range(1, len(parts)))
     children = {"/".join(info.name.split("/")[:-1]) for info in facts.members}
@@ -240,11 +242,36 @@ def _rewrite(backup: Backup, output: str, facts: Facts, transforms: Sequence[Tra
     return counts
 
 
-def _rewrite_member(writer: StreamingArchiveWriter, info: MemberInfo, stream, rules,
+def _rewrite_member(writer: StreamingArchiveWriter, info: MemberInfo, stream, decision,
                     archive: str) -> bool:
+    rules, makers = decision
     with writer.open(info.name, info.mtime) as target:
-        rewriter = Rewriter(target.write, source=f"{archive}:{info.name}")
-        for path, handler in rules:
-            rewriter.add_path(path, handler)
-        rewriter.rewrite(stream)
-    return rewriter.edits > 0
+        filters = [make() for make in makers]
+        write = target.write
+        for byte_filter in reversed(filters):
+            write = _through(byte_filter, write)
+        if rules:
+            rewriter = Rewriter(write, source=f"{archive}:{info.name}")
+            for path, handler in rules:
+                rewriter.add_path(path, handler)
+            rewriter.rewrite(stream)
+            edits = rewriter.edits
+        else:
+            while chunk := stream.read(READ_SIZE):
+                write(chunk)
+            edits = 0
+        for index, byte_filter in enumerate(filters):  # each one's rest goes through the next
+            rest = byte_filter.close()
+            for later in filters[index + 1:]:
+                rest = later.feed(rest) if rest else rest
+            if rest:
+                target.write(rest)
+    return edits > 0 or any(byte_filter.changed for byte_filter in filters)
+
+
+def _through(byte_filter, write):
+    def feed(data: bytes) -> None:
+        out = byte_filter.feed(bytes(data))
+        if out:
+            write(out)
+    return feed
