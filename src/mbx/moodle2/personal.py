@@ -1,8 +1,9 @@
 """Where a moodle2 backup keeps personal data: the facts anonymising reads.
 
-``users.xml`` holds one record per user (format §3.3, the ``user`` table in
-restore §8.3); ``files.xml`` names the files of user contexts and who wrote
-each file; free text anywhere may mention anyone. These tables say which
+``users.xml`` holds one record per user, ``users/user[@id, @contextid]`` with
+the columns of Moodle's ``user`` table as leaves and, below, custom profile
+fields, interest tags, preferences and user-context roles; ``files.xml`` names
+the files of user contexts and who wrote each file; free text anywhere may mention anyone. These tables say which
 leaves are the identity (replaced by a pseudonym), which are personal
 details (emptied), which are moments of activity (zeroed), and which leaves
 hold codes that free-text rewriting must never touch.
