@@ -120,20 +120,17 @@ cdef inline Py_ssize_t c_put_run(Out* out, const uchar* p, Py_ssize_t i,
                                  Py_ssize_t n) except -1:
     """Folds the run of ASCII text from ``i`` up to the next ``<``, ``&`` or non-ASCII
     byte (letters lowered, white space collapsed); returns its end."""
-    cdef Py_ssize_t end = i, length
+    cdef Py_ssize_t length
     cdef uint32_t* chars
     cdef int64_t* origins
     cdef uchar c
     cdef bint last_space = out.last_space
-    while end < n:
-        c = p[end]
+    c_grow(out, n - i)  # at most one character per byte
+    length, chars, origins = out.length, out.chars, out.origins
+    while i < n:
+        c = p[i]
         if c >= 0x80 or c == b'<' or c == b'&':
             break
-        end += 1
-    c_grow(out, end - i)
-    length, chars, origins = out.length, out.chars, out.origins
-    while i < end:
-        c = p[i]
         if c_is_space(c):
             if not last_space:
                 chars[length] = 0x20
@@ -148,7 +145,7 @@ cdef inline Py_ssize_t c_put_run(Out* out, const uchar* p, Py_ssize_t i,
         i += 1
     out.length = length
     out.last_space = last_space
-    return end
+    return i
 
 
 cdef int c_put_code(Out* out, uint32_t code, int64_t origin) except -1:
@@ -405,6 +402,13 @@ cdef int c_fold(const uchar* p, Py_ssize_t n, bint final, Out* out,
                 c_put_code(out, code, i)
                 i += step
         elif state == TAG:
+            while c != b'>' and c != b'"' and c != b"'":  # most of a tag: its name
+                i += 1
+                if i == n:
+                    break
+                c = p[i]
+            if i == n:
+                break
             if c == b'"':
                 state = TAG_DQ
             elif c == b"'":
