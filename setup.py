@@ -16,6 +16,7 @@ SPEEDUPS_DIR = "src/mbx/_speedups"
 SPEEDUPS = {
     "_parser": ["_parser.pxd", "_tokenizer.pxi", "_records.pxi", "_scan.h"],
     "_escape": [],
+    "_fold": [],
 }
 
 

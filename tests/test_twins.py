@@ -144,7 +144,8 @@ _PURE = {"implementation": "python", "engine": "mbx.xml._parser_py",
          "escape": "mbx.xml._escape_py", "speedups": []}
 _COMPILED = {"implementation": "cython", "engine": "mbx._speedups._parser",
              "escape": "mbx._speedups._escape",
-             "speedups": ["mbx._speedups", "mbx._speedups._escape", "mbx._speedups._parser"]}
+             "speedups": ["mbx._speedups", "mbx._speedups._escape", "mbx._speedups._fold",
+                          "mbx._speedups._parser"]}
 #: (MBX_NO_EXTENSIONS or None for unset, what the child process runs). Where the
 #: compiled modules are built, the child without the variable is the control: it
 #: shows the probe does see them.

@@ -5,8 +5,8 @@ Every compiled module ``mbx._speedups.NAME`` has a pure twin ``NAME_py`` (see
 ``.pyi`` stub states them, and ``tests/test_twins.py`` checks that stub and twin
 agree. Each concern has one thin seam that asks :func:`load` for its module and,
 under ``TYPE_CHECKING``, imports the pure twin instead, so type checkers see real
-signatures: ``mbx.xml._core`` (the parser engine) and ``mbx.xml._escaping`` (the
-writer's escaping).
+signatures: ``mbx.xml._core`` (the parser engine), ``mbx.xml._escaping`` (the
+writer's escaping) and ``mbx.xml.folding`` (text folded for name search).
 
 ``MBX_NO_EXTENSIONS=1`` forces the pure-Python path. ``MBX_REQUIRE_EXTENSIONS=1``
 turns a missing or broken compiled module into an ImportError instead of a
@@ -23,6 +23,7 @@ from types import ModuleType
 TWINS = {
     "_parser": ("mbx._speedups._parser", "mbx.xml._parser_py"),
     "_escape": ("mbx._speedups._escape", "mbx.xml._escape_py"),
+    "_fold": ("mbx._speedups._fold", "mbx.xml._fold_py"),
 }
 
 

@@ -1,0 +1,150 @@
+"""Finding people's names in the free text of XML members, and writing pseudonyms in their place.
+
+Used by :mod:`mbx.transform.anonymise`. A :class:`NameMatcher` knows the
+forms to look for (full names, "Last, First", usernames, e-mails) and what
+each becomes. A :class:`TextScrubber` is the byte filter one member's output
+passes through: it works on the raw XML as stored, never re-serialises it, and
+replaces only the bytes a match covers, so the rest of the member passes byte
+for byte.
+
+How it stays fast on a gigabyte course: a member is handled a megabyte at a
+time by :func:`mbx.xml.folding.find_names`, one compiled pass that folds the
+raw XML (case, accents, white space, XML and HTML escapes, markup blanked out)
+and walks a trie of every form of every user from each word start, so the cost
+hardly depends on the number of users. Python runs per match only: the look-up
+of the enclosing element and the splice. Measured on the 100 MB synth course's
+forum text: 210 MB/s, against 8 MB/s for Python's ``re`` with an alternation of
+the forms of 50 users (0.3 MB/s for 1,000), and 55 MB/s for ``pyahocorasick``
+on the folded text (the fold's string and offsets then had to be built too).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from mbx.moodle2.personal import CODE_LEAVES, MEMBER_CODE_LEAVES
+from mbx.xml.folding import BARRIER, NameTrie, find_names, fold_text
+
+__all__ = ["NameMatcher", "TextScrubber"]
+
+#: Bytes gathered before a fold: fewer, larger folds.
+FOLD_CHUNK = 1 << 20
+_TAG_NAME = re.compile(rb"<([^\s/>!?]+)")
+
+
+class NameMatcher:
+    """Every form to look for, folded, and the replacement of each.
+
+    ``forms`` are ``(original, replacement)`` pairs; forms that fold to fewer than
+    two characters, or to no letter at all (numeric usernames), are left out: they
+    would rewrite numbers and single letters everywhere. The first replacement
+    given for a form wins.
+    """
+
+    def __init__(self, forms: Iterable[tuple[str, str]]) -> None:
+        self.replacements: list[str] = []
+        self.folded: dict[str, int] = {}
+        for original, replacement in forms:
+            folded = fold_text(original).strip(" ")
+            if (len(folded) < 2 or not any(char.isalpha() for char in folded)
+                    or BARRIER in folded or folded in self.folded):
+                continue
+            self.folded[folded] = len(self.replacements)
+            self.replacements.append(replacement)
+        self.trie = NameTrie(list(self.folded))
+
+    def __bool__(self) -> bool:
+        return bool(self.folded)
+
+    def find(self, data: bytes, final: bool = True) -> tuple[list[tuple[int, int, int]], int]:
+        """``([(start, end, replacement index), ...], consumed)`` for raw XML ``data``
+        (:func:`~mbx.xml.folding.find_names`)."""
+        return find_names(data, final, self.trie)
+
+    def matches(self, text: str) -> bool:
+        """Whether plain ``text`` contains any form."""
+        return bool(self.find(_escape(text))[0])
+
+    def whole(self, text: str) -> int | None:
+        """The replacement index of the form ``text`` is exactly, if any."""
+        return self.folded.get(fold_text(text).strip(" "))
+
+
+def _escape(text: str) -> bytes:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode()
+
+
+class TextScrubber:
+    """The byte filter of one XML member: ``feed`` raw bytes, get the rewritten bytes.
+
+    ``member`` (the member's name) chooses which leaves are codes
+    (:data:`~mbx.moodle2.personal.MEMBER_CODE_LEAVES`).
+    """
+
+    def __init__(self, matcher: NameMatcher, member: str) -> None:
+        self.matcher = matcher
+        self.codes = CODE_LEAVES | MEMBER_CODE_LEAVES.get(member.rsplit("/", 1)[-1],
+                                                          frozenset())
+        self.replaced = 0
+        self._pending = bytearray()
+        self._last_tag: bytes | None = None  # the start tag before the pending bytes
+
+    @property
+    def changed(self) -> bool:
+        return self.replaced > 0
+
+    def feed(self, data: bytes) -> bytes:
+        self._pending += data
+        if len(self._pending) < FOLD_CHUNK:
+            return b""
+        return self._scrub(final=False)
+
+    def close(self) -> bytes:
+        return self._scrub(final=True)
+
+    def _scrub(self, final: bool) -> bytes:
+        data = bytes(self._pending)
+        found, consumed = self.matcher.find(data, final)
+        pieces = []
+        position = 0
+        for raw_start, raw_end, index in found:
+            if self._in_code_leaf(data, raw_start):
+                continue
+            replacement = self.matcher.replacements[index]
+            if data[raw_start:raw_end].decode("utf-8", "replace").isupper():
+                replacement = replacement.upper()
+            pieces.append(data[position:raw_start])
+            pieces.append(replacement.encode())
+            position = raw_end
+            self.replaced += 1
+        if position == 0:
+            out = data[:consumed]
+        else:
+            pieces.append(data[position:consumed])
+            out = b"".join(pieces)
+        self._remember_tag(data, consumed)
+        del self._pending[:consumed]
+        return out
+
+    def _in_code_leaf(self, data: bytes, at: int) -> bool:
+        """Whether offset ``at`` lies in the text of a code leaf (``<component>...``)."""
+        limit = at
+        while True:
+            tag = data.rfind(b"<", 0, limit)
+            if tag < 0:
+                name = self._last_tag
+                break
+            if data.startswith(b"<![CDATA[", tag):
+                limit = tag
+                continue
+            match = _TAG_NAME.match(data, tag)
+            name = match.group(1) if match else None
+            break
+        return name is not None and name.decode("ascii", "replace") in self.codes
+
+    def _remember_tag(self, data: bytes, consumed: int) -> None:
+        tag = data.rfind(b"<", 0, consumed)
+        if tag >= 0:
+            match = _TAG_NAME.match(data, tag)
+            self._last_tag = match.group(1) if match else None
