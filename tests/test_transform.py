@@ -341,6 +341,13 @@ def test_cli_commands(work):
     assert course.findtext("startdate") == "1709251200"
     result = _mbx("strip-users", source, source)
     assert result.returncode == 1 and "is the input" in result.stderr
+    result = _mbx("anonymise", source, str(work / "anon.mbz"), env={**os.environ,
+                                                                   "MBX_ANONYMISE_KEY": ""})
+    assert result.returncode == 2 and "needs --key" in result.stderr
+    result = _mbx("transform", source, str(work / "anon.mbz"), "--anonymise", "--key", "k",
+                  "--roll-dates", "+1d", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["transforms"] == ["anonymise", "roll-dates"]
 
 
 def test_a_failed_transform_leaves_no_output(work, tmp_path):

@@ -281,6 +281,8 @@ DEFAULT_RESTORE_TARGET = "sqlite:mbx-restore.db"
 TRANSFORM_COMMANDS = {
     "extract": ("write one activity or one section of a backup as an activity or section "
                 "backup", None),
+    "anonymise": ("give every user of a backup a consistent pseudonym, in users.xml and in "
+                  "every text", "anonymise"),
     "strip-users": ("remove users and all user data from a backup", "strip_users"),
     "prune-questions": ("drop the question bank entries no quiz of a backup uses",
                         "prune_questions"),
@@ -309,6 +311,21 @@ TRANSFORM_FLAGS: dict[str, list[tuple[str, str | None, dict]]] = {
         ("--strip-users", None, dict(action="store_true", dest="strip_users",
                                      help="remove users and all user data, as a backup made "
                                           "without users")),
+    ],
+    "anonymise": [
+        ("--anonymise", None, dict(action="store_true", dest="anonymise",
+                                   help="give every user a consistent pseudonym, everywhere "
+                                        "their names appear")),
+        ("--key", "--key", dict(dest="key", metavar="KEY",
+                                help="the secret pseudonyms derive from: the same key, the "
+                                     "same pseudonyms (default: $MBX_ANONYMISE_KEY)")),
+        ("--keep-role", "--keep-role", dict(dest="keep_roles", action="append", default=[],
+                                            metavar="ROLE",
+                                            help="keep the real identity of users with this "
+                                                 "role (short name; repeatable)")),
+        ("--locale", "--locale", dict(dest="locale", default="en_US", metavar="LOCALE",
+                                      help="the pseudonyms' language (Faker locale, default "
+                                           "en_US)")),
     ],
     "rewrite-users": [
         ("--rewrite-users", "--csv", dict(dest="user_table", metavar="CSV",

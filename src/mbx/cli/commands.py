@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -329,6 +330,7 @@ def transform(args) -> int:
         selection = {"extract": _extract_option(args),
                      "strip_users": getattr(args, "strip_users", False),
                      "prune_questions": getattr(args, "prune_questions", False),
+                     "anonymise": _anonymise_options(args),
                      "rewrite_users": getattr(args, "user_table", None),
                      "roll_dates": _roll_dates_options(args)}
     except _Usage as problem:
@@ -339,6 +341,16 @@ def transform(args) -> int:
                                limits=archive_limits(args), progress=monitor, **selection)
     output.document(report, text.transform_lines, to_json=lambda r: r.to_dict())
     return EXIT_OK
+
+
+def _anonymise_options(args) -> dict | None:
+    if not getattr(args, "anonymise", False):
+        return None
+    key = args.key or os.environ.get("MBX_ANONYMISE_KEY")
+    if not key:
+        raise _Usage("anonymise needs --key KEY (or MBX_ANONYMISE_KEY): the secret the "
+                     "pseudonyms derive from")
+    return {"key": key, "keep_roles": tuple(args.keep_roles), "locale": args.locale}
 
 
 def _extract_option(args) -> dict | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from mbx.archive.base import ArchiveLimits
 from mbx.progress import Monitor
+from mbx.transform.anonymise import Anonymise, anonymise
 from mbx.transform.base import Facts, Transform
 from mbx.transform.dates import RollDates, list_dates, read_overrides, roll_dates
 from mbx.transform.extract import Extract, extract
@@ -25,7 +26,7 @@ from mbx.transform.report import TransformReport
 from mbx.transform.strip import StripUsers, strip_users
 from mbx.transform.users import RewriteUsers, read_user_table, rewrite_users
 
-__all__ = ["Facts", "Transform", "TransformReport", "extract", "list_dates", "prune_questions",
+__all__ = ["Facts", "Transform", "TransformReport", "anonymise", "extract", "list_dates", "prune_questions",
            "rewrite_users", "roll_dates", "run", "strip_users", "transform"]
 
 
@@ -48,6 +49,7 @@ TRANSFORMS: dict[str, Callable[[Any], Transform]] = {
     "strip_users": lambda _: StripUsers(),
     "prune_questions": lambda _: PruneQuestions(),
     "rewrite_users": _rewrite_users,
+    "anonymise": lambda options: Anonymise(**options),
     "roll_dates": _roll_dates,
 }
 
@@ -55,18 +57,20 @@ TRANSFORMS: dict[str, Callable[[Any], Transform]] = {
 def transform(source: str | os.PathLike, output: str | os.PathLike, *,
               extract: Mapping[str, int] | None = None, strip_users: bool = False,
               prune_questions: bool = False, rewrite_users: Any = None,
+              anonymise: Mapping[str, Any] | None = None,
               roll_dates: Mapping[str, Any] | None = None, format: str = "tgz",
               compressor: str | None = None, limits: ArchiveLimits | None = None,
               progress: Monitor | None = None) -> TransformReport:
     """Writes ``output``: ``source`` with the selected transforms applied in one pass.
 
-    ``extract`` is ``{"activity": CMID}`` or ``{"section": N}``; ``roll_dates`` takes
+    ``extract`` is ``{"activity": CMID}`` or ``{"section": N}``; ``anonymise`` takes
+    :class:`~.anonymise.Anonymise`'s keywords (``key``, ``keep_roles``, ``locale``); ``roll_dates`` takes
     :class:`~.dates.RollDates`'s keywords (``offset``, ``start``, ``activities``,
     ``overrides``, ``user_data``); ``rewrite_users`` a CSV path or rows.
     """
     chosen = {"extract": extract, "strip_users": strip_users or None,
               "prune_questions": prune_questions or None, "rewrite_users": rewrite_users,
-              "roll_dates": roll_dates}
+              "anonymise": anonymise, "roll_dates": roll_dates}
     transforms = [build(chosen[name]) for name, build in TRANSFORMS.items()
                   if chosen[name] is not None]
     return run(source, output, transforms, format=format, compressor=compressor,
