@@ -382,3 +382,42 @@ def test_hostile_xml_is_refused_and_nothing_written(tmp_path):
         roll_dates(folder, out / "rolled.mbz", offset="+1d")
     assert refused.value.code == "xml-dtd-forbidden"
     assert os.listdir(out) == []
+
+
+@pytest.mark.parametrize("item", [item for item in moodle2_items()
+                                  if b"<username>" in files_of(FIXTURES / item).get("users.xml", b"")])
+def test_rewrite_users_on_every_corpus_backup(item, work):
+    """Every user renamed: verify finds nothing new, ls counts the same users."""
+    source = FIXTURES / item
+    users = etree.fromstring(files_of(source)["users.xml"], XML)
+    rows = [("username", user.findtext("username"), f"renamed{number}")
+            for number, user in enumerate(users.iter("user"))
+            if user.findtext("username")]
+    output = work / (item.replace("/", "_") + ".users.mbz")
+    report = rewrite_users(source, output, rows)
+    assert report.details["rewrite-users"]["fields_changed"] == len(rows)
+    renamed = {u.findtext("username") for u in etree.fromstring(
+        files_of(output)["users.xml"], XML).iter("user")}
+    assert {new for _, _, new in rows} <= renamed
+    assert verify_errors(output) <= verify_errors(source)
+    assert summarize(output)["counts"]["users"] == summarize(source)["counts"]["users"]
+
+
+def test_hostile_member_names_write_nothing_anywhere(tmp_path):
+    """A tar.gz whose members climb out of the archive is refused before any output;
+    nothing appears beside the output or where the names point."""
+    evil = tmp_path / "evil.mbz"
+    with tarfile.open(evil, "w:gz") as tar:
+        for name, data in (("moodle_backup.xml", files_of(FIXTURES / SAMPLE)["moodle_backup.xml"]),
+                           ("../escaped.xml", b"<x/>"), ("/tmp/absolute.xml", b"<x/>")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    out = tmp_path / "out"
+    out.mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(MbxError):
+        transform(evil, out / "t.mbz", roll_dates={"offset": "+1d"}, strip_users=True)
+    assert os.listdir(out) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert not Path("/tmp/absolute.xml").exists()
