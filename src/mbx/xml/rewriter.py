@@ -185,7 +185,7 @@ class Rewriter:
             self._emit(self._fed)  # every change is known: the rest is copied as it comes
             self._done = True
             return
-        self._emit(self._engine.hold())
+        self._emit(self._keep_indentation(self._engine.hold()))
 
     def close(self) -> None:
         """Ends the document (raising if it is incomplete) and writes the rest."""
@@ -262,8 +262,29 @@ class Rewriter:
         self.edits += 1
 
     def _drop(self, start: int) -> None:
-        self._edit(start, _OPEN, b"")
-        self._ends.setdefault(start, []).append(("drop", b""))
+        """Drops the element at ``start``, with the line break and indentation before it
+        when only those stand between it and the previous line (no blank line is left)."""
+        at = start - self._cursor
+        pending = self._pending
+        while at > 0 and pending[at - 1] in b" \t":
+            at -= 1
+        begin = self._cursor + at - 1 if at > 0 and pending[at - 1] == 0x0A else start
+        self._edit(begin, _OPEN, b"")
+        self._ends.setdefault(start, []).append(("drop", self._edits[-1]))
+
+    def _keep_indentation(self, upto: int) -> int:
+        """``upto``, moved back before a line break and indentation it would end in (an
+        element's drop may take them; see :meth:`_drop`), and before any edit it would
+        cut in two."""
+        pending, at = self._pending, upto - self._cursor
+        while at > 0 and pending[at - 1] in b" \t":
+            at -= 1
+        if at > 0 and pending[at - 1] == 0x0A:
+            upto = self._cursor + at - 1
+        for start, end, _, _ in self._edits:
+            if start < upto < end:
+                upto = start
+        return upto
 
     def _at_end(self, start: int, where: str, data: bytes) -> None:
         self._ends.setdefault(start, []).append((where, data))
@@ -277,9 +298,7 @@ class Rewriter:
             return
         for where, data in work:
             if where == "drop":
-                for edit in self._edits:
-                    if edit[0] == start and edit[1] == _OPEN:
-                        edit[1] = end
+                data[1] = end  # the drop's edit
             else:
                 self._sequence += 1
                 at = close_start if where == "append" else end
