@@ -45,7 +45,8 @@ def synthesize_history(folder: str | os.PathLike, *, versions: int = 30,
                        compressor: str | None = None, level: int | None = None,
                        xml_share: float = 0.15) -> dict[str, Any]:
     """Writes ``versions`` weekly backups of one synthetic course into ``folder``
-    (created if absent), ``week-01.mbz`` first; the last is about ``size`` bytes,
+    (created if absent), ``week-01.mbz`` first; the last is about ``size`` bytes
+    (within 10 %: the files removed during the term were sized in its budget),
     the earlier ones smaller by what the weeks after them add. Same arguments,
     same bytes. Returns each version's :func:`~mbx.synth.synthesize` result, oldest
     first, under ``versions``, and the total ``seconds``."""
