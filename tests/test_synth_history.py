@@ -171,3 +171,22 @@ def test_refusals(tmp_path):
     with pytest.raises(ValueError, match="size"):
         synthesize_history(tmp_path / "tiny", versions=2, size="1K")
     assert not (tmp_path / "none").exists() and not (tmp_path / "tiny").exists()
+
+
+def test_the_command_writes_the_versions_and_refuses_what_it_cannot(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def run(*arguments):
+        return subprocess.run([sys.executable, "-m", "mbx", "-q", "synth", *arguments],
+                              capture_output=True, text=True, env={**os.environ})
+    done = run(str(tmp_path / "term"), "--versions", "2", "--size", "2M", "--seed", "3")
+    assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in (tmp_path / "term").iterdir()) == \
+        ["week-01.mbz", "week-02.mbz"]
+    for arguments, message in ((["--versions", "0"], "at least 1"),
+                               (["--versions", "2", "--no-files"], "with users and files")):
+        done = run(str(tmp_path / "refused"), "--size", "2M", *arguments)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert not (tmp_path / "refused").exists()
