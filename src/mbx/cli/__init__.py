@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--no-files", action="store_true", help="no file blobs")
     synth.add_argument("--format", choices=["tgz", "zip"], default="tgz",
                        help="container (default tgz, as Moodle writes)")
+    synth.add_argument("--versions", type=int, metavar="N",
+                       help="a term instead: N weekly backups of the course in folder OUTPUT "
+                            "(week-01.mbz ...), the last of --size")
     add_output_flags(synth)
 
     restore = command("restore", "restore a backup as a new course into a database with "

@@ -237,6 +237,8 @@ def synth(args) -> int:
         except ValueError:
             output.note(f"--activities wants MOD:N,...; got {args.activities!r}")
             return EXIT_USAGE
+    if args.versions is not None:
+        return _synth_history(args, output, activities)
     try:
         with progress(args, "writing") as monitor:
             result = synthesize(args.output_path, size=args.size, seed=args.seed,
@@ -253,6 +255,28 @@ def synth(args) -> int:
     if not result["size_ok"]:
         output.note("note: the requested course cannot reach that size (no forum posts and "
                     "no files to grow)")
+    return EXIT_OK
+
+
+def _synth_history(args, output: Output, activities) -> int:
+    """``mbx synth FOLDER --versions N``: a term of weekly backups of one course."""
+    from mbx.synth import synthesize_history
+
+    if args.no_users or args.no_files or args.format != "tgz":
+        output.note("--versions writes tgz backups with users and files")
+        return EXIT_USAGE
+    try:
+        with progress(args, "writing") as monitor:
+            result = synthesize_history(args.output_path, versions=args.versions,
+                                        size=args.size, seed=args.seed, users=args.users,
+                                        sections=args.sections, activities=activities,
+                                        progress=monitor)
+    except ValueError as exc:
+        if isinstance(exc, MbxError):
+            raise
+        output.note(str(exc))
+        return EXIT_USAGE
+    output.document(result, text.synth_history_lines)
     return EXIT_OK
 
 

@@ -9,6 +9,8 @@ always show the same result.
 
 from __future__ import annotations
 
+import os
+
 import time
 from typing import Any
 
@@ -242,6 +244,18 @@ def synth_lines(result: dict) -> list[str]:
         f"{_plural(result['files'], 'file')}",
         f"  {result['seconds']:.1f} s, {result['mb_per_s']} MB/s",
     ]
+
+
+def synth_history_lines(result: dict) -> list[str]:
+    """The text of ``mbx synth --versions``: one line a version."""
+    lines = [f"wrote {_plural(len(result['versions']), 'version')} into {result['folder']}: "
+             f"{result['size']} bytes in all, {result['seconds']:.1f} s"]
+    lines += [f"  {os.path.basename(v['archive'])}: {v['size']} bytes, "
+              f"{_plural(sum(v['activities'].values()), 'activity', 'activities')}, "
+              f"{_plural(v['posts'], 'post')}, {_plural(v['submissions'], 'submission')}, "
+              f"{_plural(v['quiz_attempts'], 'quiz attempt')}, {_plural(v['files'], 'file')}"
+              for v in result["versions"]]
+    return lines
 
 
 def restore_lines(report: Any, *, max_warnings: int = 20) -> list[str]:

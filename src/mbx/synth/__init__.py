@@ -10,7 +10,8 @@ invented data::
     result = synthesize("big.mbz", size="1G", seed=7)
     print(result["size"], result["mb_per_s"])
 
-Same arguments, same bytes. See :mod:`mbx.synth.course` for how the size
+Same arguments, same bytes. ``synthesize_history(folder, versions=30)`` writes
+a term of weekly backups of one course (:mod:`mbx.synth.history`). See :mod:`mbx.synth.course` for how the size
 target is met and the course-level members, :mod:`mbx.synth.modules` for the
 per-module writers (one file per module, behind a registry),
 :mod:`mbx.synth.questions` for the question bank, :mod:`mbx.synth.files` for
@@ -18,5 +19,6 @@ files and blobs and :mod:`mbx.synth.text` for the text.
 """
 
 from mbx.synth.course import DEFAULT_ACTIVITIES, SUPPORTED, parse_size, synthesize
+from mbx.synth.history import synthesize_history
 
-__all__ = ["DEFAULT_ACTIVITIES", "SUPPORTED", "parse_size", "synthesize"]
+__all__ = ["DEFAULT_ACTIVITIES", "SUPPORTED", "parse_size", "synthesize", "synthesize_history"]

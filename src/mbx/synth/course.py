@@ -39,7 +39,7 @@ from mbx.archive.writer import ArchiveWriter, default_compressor, ustar_header
 from mbx.synth.files import JPEG, PNG, Files
 from mbx.synth.meter import Meter, MeteredStream
 from mbx.synth.modules import MODULES
-from mbx.synth.plan import NULL, ROLE_STUDENT, ROLE_TEACHER, Activity, Ids, User
+from mbx.synth.plan import NULL, ROLE_STUDENT, ROLE_TEACHER, WEEK, Activity, History, Ids, User
 from mbx.synth.questions import Question, category_ids, write_questions
 from mbx.synth.text import TextPool
 from mbx.progress import Monitor, as_monitor
@@ -51,6 +51,10 @@ __all__ = ["synthesize", "parse_size", "DEFAULT_ACTIVITIES", "SUPPORTED"]
 MOODLE_VERSION = "2024100700"
 MOODLE_RELEASE = "4.5 (Build: 20241007)"
 BACKUP_RELEASE = "4.5"
+TERM_BEFORE = 6 * WEEK  # how long a history's term has run at its first backup
+#: a history adds an activity every ADDED_EVERY weeks, of these modules in turn
+ADDED_EVERY = 4
+ADDED_MODULES = ("page", "assign", "quiz", "url", "forum", "resource")
 DEFAULT_ACTIVITIES = {"forum": 30, "page": 20, "label": 10, "url": 10, "resource": 15,
                       "folder": 5, "assign": 10, "quiz": 5}
 #: the modules synth can write, in planning order
@@ -76,7 +80,8 @@ class CourseSynthesizer:
     def __init__(self, out_path: str, *, target: int, seed: int, users: int, sections: int,
                  activities: dict[str, int], include_users: bool, include_files: bool,
                  format: str, progress: Monitor | Callable[[MemberInfo], None] | None,
-                 compressor: str | None, level: int | None, xml_share: float) -> None:
+                 compressor: str | None, level: int | None, xml_share: float,
+                 history: History | None = None) -> None:
         unknown = sorted(set(activities) - set(SUPPORTED))
         if unknown:
             raise ValueError(f"modules not supported by synth: {', '.join(unknown)} "
@@ -96,6 +101,17 @@ class CourseSynthesizer:
         self.ids = Ids()
         self.now = 1730000000 + (seed % 1000) * 86400
         self.start = self.now - 120 * 86400
+        #: the seconds from the start activity dates are drawn over; a history's
+        #: version is written as of ``cutoff`` (None: everything planned is there)
+        self.span = 100 * 86400
+        self.cutoff: int | None = None
+        self.history = history
+        if history is not None:  # the term began TERM_BEFORE before the first backup
+            self.start = self.now - TERM_BEFORE
+            self.term_end = self.now + (history.versions - 1) * WEEK
+            self.span = self.term_end - self.start
+            self.now += history.week * WEEK
+            self.cutoff = self.now
         self.course_id = 10 + seed % 90
         self.course_context = 1000 + seed % 100
         self.n_users = users if include_users else 0
@@ -145,15 +161,24 @@ class CourseSynthesizer:
             number = (1 + index % (self.n_sections - 1)) if self.n_sections > 1 else 0
             placed.append((modname, number))
         placed.sort(key=lambda item: item[1])
-        for modname, number in placed:
+        placed = [(modname, number, 0) for modname, number in placed]
+        if self.history is not None:
+            placed += self._added_activities(order)
+        for modname, number, appears in placed:
             cmid = self.ids.next("cmid", 1000)
             instance = self.ids.next(f"instance_{modname}", 1)
             title = ("Announcements" if modname == "forum" and not self.activities
                      else self.text.title())
             activity = Activity(cmid, instance, modname, 300 + number, number, title,
-                                self.course_context + 100 + len(self.activities))
+                                self.course_context + 100 + len(self.activities),
+                                appears=appears, ordinal=len(self.activities))
             activity.directory = f"activities/{modname}_{cmid}"
             self.activities.append(activity)
+        #: every activity of the plan; ``activities``: those in this version
+        self.planned = self.activities
+        if self.history is not None:
+            self.activities = sorted((a for a in self.planned if a.appears <= self.now),
+                                     key=lambda a: a.sectionnumber)
         self.by_section: dict[int, list[Activity]] = {}
         for activity in self.activities:
             self.by_section.setdefault(activity.sectionid, []).append(activity)
@@ -161,6 +186,53 @@ class CourseSynthesizer:
         self.blob_target = max(4, min(20000, int(math.sqrt(self.target / (1 << 20)) * 25)))
         if not self.include_files:
             self.blob_target = 0
+
+    def _added_activities(self, order: list[str]) -> list[tuple[str, int, int]]:
+        """A history's activities added during the term: one every ``ADDED_EVERY``
+        weeks, of the requested modules in turn, in a week's section, added three
+        days before that week's backup."""
+        modules = [name for name in ADDED_MODULES if name in order]
+        if not modules:
+            return []
+        added = []
+        for week in range(ADDED_EVERY, self.history.versions, ADDED_EVERY):
+            modname = modules[(week // ADDED_EVERY - 1) % len(modules)]
+            number = 1 + (week // ADDED_EVERY - 1) % (self.n_sections - 1) \
+                if self.n_sections > 1 else 0
+            added.append((modname, number, self.term_end - (self.history.versions - 1 - week)
+                          * WEEK - 3 * 86400))
+        return added
+
+    def before_backup(self, week: int, days: int = 1) -> int:
+        """In a history, ``days`` before the backup of version ``week`` (0 first)."""
+        return self.term_end - (self.history.versions - 1 - week) * WEEK - days * 86400
+
+    def edits(self, a: Activity) -> list[int]:
+        """In a history, when page ``a`` was edited up to this version: each week
+        after the first, the teacher edits one page of those there from the start."""
+        if self.history is None or a.appears:
+            return []
+        pages = [page.cmid for page in self.planned if page.modname == "page" and not page.appears]
+        return [self.before_backup(week, 2) for week in range(1, self.history.week + 1)
+                if pages[random.Random(self.seed * 100_003 + week).randrange(len(pages))]
+                == a.cmid]
+
+    @contextmanager
+    def isolated(self, a: Activity) -> Iterator[None]:
+        """In a history, activity ``a`` drawn from its own random streams and ids, so
+        that it is written the same in every version it has not changed in, whatever
+        the others hold; outside a history, nothing changes."""
+        if self.history is None:
+            yield
+            return
+        saved = self.rng, self.text.rng, self.ids
+        self.rng = random.Random(self.seed * 1_000_003 + a.cmid)
+        self.text.rng = random.Random(self.seed * 1_000_033 + a.cmid)
+        self.ids = saved[2].scoped(a.ordinal)
+        try:
+            yield
+        finally:
+            self.rng, self.text.rng, self.ids = saved
 
     # -- writing helpers ---------------------------------------------------------------
 
@@ -591,22 +663,24 @@ class CourseSynthesizer:
     def _write_all(self, per_file: float, ratio: float) -> None:
         self.write_sections()
         by_module: dict[str, list[Activity]] = {}
-        for a in self.activities:
+        for a in self.planned:  # a history plans (files, forum shares) over its whole term
             by_module.setdefault(a.modname, []).append(a)
         structural = sum(writer.expected_files(self, len(by_module.get(name, ())))
                          for name, writer in MODULES.items())
         spare_files = max(0, self.blob_target - structural)
         fillers = [name for name in by_module if MODULES[name].fills_xml]
-        sinks = [a for a in self.activities if MODULES[a.modname].takes_spare_files]
+        sinks = [a for a in self.planned if MODULES[a.modname].takes_spare_files]
         for a in sinks:
             a.spare_files = 1
         for _ in range(spare_files // 2 if fillers else spare_files):
             if sinks:
                 sinks[self.rng.randrange(len(sinks))].spare_files += 1
-        for a in self.activities:
+        present = {a.cmid for a in self.activities}
+        for a in self.planned:
             writer = MODULES[a.modname]
-            if not writer.fills_xml:
-                writer.write(self, a)
+            if not writer.fills_xml and a.cmid in present:
+                with self.isolated(a):
+                    writer.write(self, a)
         self.write_course(spare_files if not sinks and not fillers else 0)
         self.write_users()
         self.write_top_level()
@@ -652,6 +726,22 @@ def _folders(names) -> set[str]:
     return folders
 
 
+def course_shape(target: int, users: int | None, sections: int | None,
+                 activities: dict[str, int] | None) -> tuple[int, int, dict[str, int]]:
+    """Users, sections and activities for a course of ``target`` bytes: those given,
+    else values that grow with the size."""
+    megabytes = target / (1 << 20)
+    if users is None:
+        users = max(5, min(2000, int(10 + 4 * math.sqrt(megabytes))))
+    if sections is None:
+        sections = max(2, min(30, int(4 + math.sqrt(megabytes))))
+    if activities is None:
+        scale = max(0.1, min(4.0, math.sqrt(megabytes) / 10))
+        activities = {name: max(1, round(count * scale))
+                      for name, count in DEFAULT_ACTIVITIES.items()}
+    return users, sections, activities
+
+
 def synthesize(out_path: str | os.PathLike, *, size: int | str = "100M", seed: int = 1,
                users: int | None = None, sections: int | None = None,
                activities: dict[str, int] | None = None, include_users: bool = True,
@@ -679,15 +769,7 @@ def synthesize(out_path: str | os.PathLike, *, size: int | str = "100M", seed: i
         raise ValueError("size must be at least 64K")
     if format not in ("tgz", "zip"):
         raise ValueError(f"format must be 'tgz' or 'zip', not {format!r}")
-    megabytes = target / (1 << 20)
-    if users is None:
-        users = max(5, min(2000, int(10 + 4 * math.sqrt(megabytes))))
-    if sections is None:
-        sections = max(2, min(30, int(4 + math.sqrt(megabytes))))
-    if activities is None:
-        scale = max(0.1, min(4.0, math.sqrt(megabytes) / 10))
-        activities = {name: max(1, round(count * scale))
-                      for name, count in DEFAULT_ACTIVITIES.items()}
+    users, sections, activities = course_shape(target, users, sections, activities)
     return CourseSynthesizer(
         os.fspath(out_path), target=target, seed=seed, users=users, sections=sections,
         activities=dict(activities), include_users=include_users, include_files=include_files,

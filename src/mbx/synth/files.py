@@ -60,9 +60,12 @@ class Files:
 
     def add(self, contextid: int, component: str, filearea: str, itemid: int,
             userid: int | None, *, kind: int | None = None, name: str | None = None,
-            filepath: str = "/") -> SynthFile:
+            filepath: str = "/", appears: int = 0, removed: int = 0) -> SynthFile:
         """Plans a new file (of a random kind unless ``kind``), and its area's "."
-        record when it is the area's first."""
+        record when it is the area's first. In a history, ``appears`` and
+        ``removed`` say when the file was added and deleted (0: from the start,
+        never); a file not there at the version's date is planned all the same (the
+        same draws, the same ids) but not written (:meth:`visible`)."""
         course = self._course
         rng = course.rng
         if kind is None:
@@ -74,23 +77,35 @@ class Files:
             self._areas.add(area)
             self.records.append(SynthFile(
                 course.ids.next("file", 40000), contextid, component, filearea, itemid,
-                ".", userid, "", None, course.start, directory=True, contenthash=EMPTY_SHA1))
+                ".", userid, "", None, course.start, directory=True, contenthash=EMPTY_SHA1,
+                appears=appears))
         record = SynthFile(course.ids.next("file", 40000), contextid, component, filearea,
                            itemid, f"{stem}.{extension}", userid, mimetype, kind,
-                           course.start + rng.randint(0, 100 * 86400), filepath=filepath)
+                           course.start + rng.randint(0, 100 * 86400), filepath=filepath,
+                           appears=appears, removed=removed)
+        if appears:
+            record.timecreated = appears
         if userid is not None and course.users:
             first = next((u for u in course.users if u.id == userid), course.users[0])
             record.author = f"{first.firstname} {first.lastname}"
         self.records.append(record)
         return record
 
+    def visible(self, record: SynthFile) -> bool:
+        """Whether ``record`` is in the version being written (always, outside a history)."""
+        cutoff = self._course.cutoff
+        return cutoff is None or (record.appears <= cutoff
+                                  and not (record.removed and record.removed <= cutoff))
+
     def refs(self, record: SynthFile) -> list[int]:
         """The ids an inforef lists for the file just added: the file, and its area's
-        "." record when the file opened the area."""
+        "." record when the file opened the area (none for a file not in this version)."""
+        if not self.visible(record):
+            return []
         before = self.records[-2] if len(self.records) > 1 else None
         if before is not None and before.directory and before.itemid == record.itemid and \
                 before.filearea == record.filearea and before.contextid == record.contextid:
-            return [before.id, record.id]
+            return [before.id, record.id] if self.visible(before) else [record.id]
         return [record.id]
 
     def add_refs(self, *args, **options) -> list[int]:
@@ -134,11 +149,16 @@ class Files:
         random pool, a format's magic in front)."""
         seed = self._course.seed
         stats = self._course.stats
+        history = self._course.history
         blobs = [record for record in self.records if not record.directory]
         if not blobs:
             return
         pool_rng = random.Random(seed * 131 + 7)
         pool = pool_rng.randbytes(_POOL_BLOCK * _POOL_BLOCKS)
+        if history is not None and history.blob_sizes is not None:
+            # a history's earlier versions: the sizes its last version drew
+            blobs = [record for record in blobs if self.visible(record)]
+            budget = 0
         made = {record.id: _IMAGES[record.kind](random.Random(seed * 1_000_003 + record.id),
                                                  pool, f"mbx-synth {seed} file {record.id}")
                 for record in blobs if record.kind in _IMAGES}
@@ -156,7 +176,14 @@ class Files:
             # the rounding remainder goes to the largest file, so the total is exact
             largest = max(sizes, key=sizes.__getitem__)
             sizes[largest] += max(0, raw_budget - sum(sizes.values()))
+        if history is not None and history.blob_sizes is None:
+            history.blob_sizes = sizes  # drawn once, for the last version
+            blobs = [record for record in blobs if self.visible(record)]
+        elif history is not None:
+            sizes = history.blob_sizes
         for record in blobs:
+            if history is not None:  # content a function of the file alone
+                pool_rng = random.Random(seed * 1_000_033 + record.id)
             content = made.get(record.id)
             if content is not None:
                 record.size = len(content)
@@ -187,7 +214,8 @@ class Files:
     def write_files_xml(self) -> None:
         with self._course.xml("files.xml") as w, w.element("files"):
             for record in self.records:
-                _file_record(w, record)
+                if self.visible(record):
+                    _file_record(w, record)
 
 
 def _file_record(w: XmlWriter, r: SynthFile) -> None:

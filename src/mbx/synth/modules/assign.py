@@ -20,31 +20,46 @@ class AssignWriter(ModuleWriter):
         return int(FILE_SHARE * len(course.students) * count)
 
     def write(self, course, a) -> None:
+        """Every student's submission, its text, mark and feedback drawn together, so
+        that in a history (where a submission is there from the time it was made)
+        one not yet made moves no other's draws."""
         rng = course.rng
         a.grade_item = course.ids.next("grade_item", 61)
-        duedate = course.start + rng.randint(20, 100) * 86400
+        if a.appears:  # added during a history's term: due a few weeks later
+            duedate = a.appears + rng.randint(14, 28) * 86400
+        else:
+            duedate = course.start + rng.randint(20, course.span // 86400) * 86400
+        cutoff = course.cutoff
         files: list[int] = []
         used: set[int] = set()
-        submissions = []  # (submission id, user, status, time, files)
+        #: (submission id, user, status, time, files, online text, (grade id, mark, comment))
+        submissions = []
         if course.include_users:
             for user in course.students:
                 status = rng.choices(["submitted", "new", "draft"], weights=[7, 2, 1])[0]
                 sub_id = course.ids.next("submission", 1)
                 when = duedate - rng.randint(0, 10 * 86400)
-                used.add(user.id)
                 count = 0
                 if status == "submitted" and course.include_files and rng.random() < 0.5:
                     count = rng.randint(1, MAX_FILES)
                     for _ in range(count):
-                        files.extend(course.files.add_refs(
+                        refs = course.files.add_refs(
                             a.contextid, "assignsubmission_file", "submission_files", sub_id,
-                            user.id))
-                submissions.append((sub_id, user, status, when, count))
+                            user.id, appears=when if cutoff is not None else 0)
+                        files.extend(refs)
+                text = course.text.html(1, 6) if status != "new" else ""
+                grade = None
+                if status == "submitted":
+                    grade = (course.ids.next("assign_grade", 1), rng.randint(40, 100),
+                             course.text.html(1, 2))
+                if cutoff is not None and when > cutoff:
+                    continue
+                used.add(user.id)
+                submissions.append((sub_id, user, status, when, count, text, grade))
         teacher = course.teacher_id
         if submissions:
             used.add(teacher)
-        graded = [(sub[:4], rng.randint(40, 100)) for sub in submissions
-                  if sub[2] == "submitted"]
+        graded = [(sub[:4], sub[6]) for sub in submissions if sub[6] is not None]
         self.write_module(course, a)
         with self.activity_xml(course, a) as w, w.element("assign", {"id": a.instance}):
             for leaf, value in [
@@ -66,7 +81,7 @@ class AssignWriter(ModuleWriter):
             with w.element("userflags"):
                 pass
             with w.element("submissions"):
-                for sub_id, user, status, when, count in submissions:
+                for sub_id, user, status, when, count, text, _ in submissions:
                     course.stats["submissions"] += 1
                     with w.element("submission", {"id": sub_id}):
                         for leaf, value in [("userid", user.id), ("timecreated", when - 600),
@@ -82,11 +97,10 @@ class AssignWriter(ModuleWriter):
                         with w.element("subplugin_assignsubmission_onlinetext_submission"):
                             if status != "new":
                                 w.record("submission_onlinetext",
-                                         {"onlinetext": course.text.html(1, 6),
+                                         {"onlinetext": text,
                                           "onlineformat": 1, "submission": sub_id})
             with w.element("grades"):
-                for (sub_id, user, _, when), mark in graded:
-                    grade_id = course.ids.next("assign_grade", 1)
+                for (sub_id, user, _, when), (grade_id, mark, comment) in graded:
                     with w.element("grade", {"id": grade_id}):
                         for leaf, value in [("userid", user.id), ("timecreated", when + 3600),
                                             ("timemodified", when + 7200), ("grader", teacher),
@@ -94,7 +108,7 @@ class AssignWriter(ModuleWriter):
                             w.leaf(leaf, value)
                         with w.element("subplugin_assignfeedback_comments_grade"):
                             w.record("feedback_comments",
-                                     {"commenttext": course.text.html(1, 2),
+                                     {"commenttext": comment,
                                       "commentformat": 1, "grade": grade_id})
                         with w.element("subplugin_assignfeedback_editpdf_grade"):
                             w.record("feedback_editpdf_files", {"gradeid": grade_id})
@@ -118,11 +132,9 @@ class AssignWriter(ModuleWriter):
             course.empty(w, "overrides")
 
         # complete when submitted; everyone who started a submission viewed the assignment
-        completions = [(user.id, when) for _, user, status, when, _ in submissions
-                       if status == "submitted"]
-        views = [(user.id, when - 600) for _, user, status, when, _ in submissions
-                 if status != "new"]
+        completions = [(sub[1].id, sub[3]) for sub in submissions if sub[2] == "submitted"]
+        views = [(sub[1].id, sub[3] - 600) for sub in submissions if sub[2] != "new"]
         grades = [(user.id, f"{mark}.00000", teacher, when + 3600, when + 7200)
-                  for (_, user, _, when), mark in graded]
+                  for (_, user, _, when), (_, mark, _) in graded]
         self.write_common(course, a, files=files, users=used, grades=grades,
                           completions=completions, views=views)

@@ -25,6 +25,7 @@ RATED_POST_SHARE = 0.3  # posts of an assessed forum that get ratings
 SUBSCRIBER_SHARE = 0.25  # students subscribed to a general forum (the teacher always is)
 NEWS_SHARE = 0.2  # the announcements forum's weight; the others draw theirs
 POST_COST = 900  # compressed bytes of an average post, to plan attachments
+POSTS_PER_DISCUSSION = 5.5  # the opening post and its expovariate(1/5) replies, floored
 
 
 def discussion_fields(d: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -112,8 +113,11 @@ class ForumWriter(ModuleWriter):
             a.budget = budget * weight / total
         expected_posts = max(1.0, budget / POST_COST)
         attach_rate = min(0.5, spare_files / expected_posts)
+        present = {a.cmid for a in course.activities}
         for a in activities:
-            self.write_forum(course, a, attach_rate)
+            if a.cmid in present:
+                with course.isolated(a):
+                    self.write_forum(course, a, attach_rate)
 
     def write_forum(self, course, a: Activity, attach_rate: float) -> None:
         """A forum, discussions until its budget is used."""
@@ -150,7 +154,11 @@ class ForumWriter(ModuleWriter):
             with w.element("discussions"):
                 if course.users:
                     authors = [course.users[0]] if is_news else course.users
-                    while course.meter.estimate() - start_estimate < a.budget:
+                    if course.history is not None:
+                        self._write_term(course, a, authors, used, files, attach_rate,
+                                         w, spool, start_estimate)
+                    while course.history is None and \
+                            course.meter.estimate() - start_estimate < a.budget:
                         discussion = self.draw_discussion(course, a, authors, used, files,
                                                           attach_rate)
                         w.flush()  # written past the writer: see the module docstring
@@ -165,15 +173,51 @@ class ForumWriter(ModuleWriter):
                   for author, (total, count, last) in sorted(a.ratings_received.items())]
         self.write_common(course, a, files=files, users=used, grades=grades)
 
+    def _write_term(self, course, a: Activity, authors: list[User], used: set[int],
+                    files: list[int], attach_rate: float, w: XmlWriter, spool,
+                    start_estimate: float) -> None:
+        """A history's forum: discussions one after the other over the term (from when
+        the forum was added), so that a week's are the last ones and their ids the
+        next ones. The last version, written first, fills the budget and tells the
+        others how many discussions there are, how far apart, and how many carry
+        attachments; each version writes those opened by its date."""
+        history = course.history
+        opens = a.appears or course.start
+        if history.last:
+            count = None
+            gap = (course.term_end - opens) / max(1.0, a.budget / (POST_COST
+                                                                  * POSTS_PER_DISCUSSION))
+        else:
+            count, gap, attach_rate = history.forums[a.cmid]
+        number = 0
+        while count is None or number < count:
+            if count is None and course.meter.estimate() - start_estimate >= a.budget:
+                break
+            when = opens + int(gap * (number + course.rng.random()))
+            if when > course.cutoff:
+                break
+            discussion = self.draw_discussion(course, a, authors, used, files, attach_rate,
+                                              when=when)
+            number += 1
+            w.flush()
+            spool.write(render_discussion(discussion, course.text).encode("utf-8"))
+        if history.last:
+            history.forums[a.cmid] = (number, gap, attach_rate)
+
     def draw_discussion(self, course, a: Activity, authors: list[User], used: set[int],
-                        files: list[int], attach_rate: float) -> dict[str, Any]:
-        """Everything random about one discussion, drawn in a fixed order."""
+                        files: list[int], attach_rate: float,
+                        when: int | None = None) -> dict[str, Any]:
+        """Everything random about one discussion, drawn in a fixed order; in a
+        history (opened at ``when``), only the posts and ratings made by the
+        version's date are kept, all of them drawn."""
         rng = course.rng
+        cutoff = course.cutoff
         discussion_id = course.ids.next("discussion", 1)
-        first_post = course.ids.counters.get("post", 0) + 1
+        first_post = course.ids.counters.get("post", course.ids.base) + 1
         replies = 0 if len(authors) == 1 else min(int(rng.expovariate(1 / 5)), 200)
         opener = rng.choice(authors)
-        when = course.start + rng.randint(0, 100 * 86400)
+        if when is None:
+            when = course.start + rng.randint(0, 100 * 86400)
         subject = course.text.title(2, 8)
         course.stats["discussions"] += 1
         posts = []
@@ -185,20 +229,24 @@ class ForumWriter(ModuleWriter):
             parent = 0 if number == 0 else rng.choice(post_ids[-4:])
             post_ids.append(post_id)
             attachment = ""
+            created = when + number * 3600
             if course.include_files and rng.random() < attach_rate:
                 files.extend(course.files.add_refs(
-                    a.contextid, "mod_forum", "attachment", post_id, author.id))
+                    a.contextid, "mod_forum", "attachment", post_id, author.id,
+                    appears=created if cutoff is not None else 0))
                 attachment = "1"
-            created = when + number * 3600
             ratings = ()
             if a.rating_scale and rng.random() < RATED_POST_SHARE:
                 ratings = self._draw_ratings(course, a, author, authors, created, used)
+            message = course.text.html_pieces()
+            if cutoff is not None and created > cutoff:
+                continue  # drawn all the same: the next post's draws do not move
             course.stats["posts"] += 1
             posts.append((post_id, parent, author.id, created,
                           subject if number == 0 else f"Re: {subject}",
-                          course.text.html_pieces(), attachment, ratings))
+                          message, attachment, ratings))
         return {"id": discussion_id, "name": subject, "firstpost": first_post,
-                "userid": opener.id, "timemodified": when + replies * 3600,
+                "userid": opener.id, "timemodified": posts[-1][3],
                 "scale": a.rating_scale, "posts": posts}
 
     @staticmethod
@@ -217,6 +265,8 @@ class ForumWriter(ModuleWriter):
             used.add(rater.id)
             value = rng.randint(a.rating_scale // 2, a.rating_scale)
             when = created + rng.randint(600, 3 * 86400)
+            if course.cutoff is not None and when > course.cutoff:
+                continue  # rated after the version's date
             ratings.append((course.ids.next("rating", 1), value, rater.id, when))
             received = a.ratings_received.setdefault(author.id, [0, 0, 0])
             received[0] += value

@@ -1,6 +1,8 @@
-"""mod_page: HTML content, sometimes with an embedded image."""
+"""mod_page: HTML content, sometimes with an embedded image; in a history, edited."""
 
 from __future__ import annotations
+
+import random
 
 from mbx.synth.files import PNG
 from mbx.synth.modules.base import ModuleWriter, register
@@ -24,6 +26,11 @@ class PageWriter(ModuleWriter):
             files.extend(course.files.refs(record))
             content += (f'<p><img src="@@PLUGINFILE@@/{record.filename}" alt="'
                         f'{course.text.words(3, "en")}" width="640" height="480"></p>')
+        edits = course.edits(a)
+        for when in edits:  # a history's edits: a paragraph more each, drawn apart
+            saved, course.text.rng = course.text.rng, random.Random(course.seed * 1_000_037 + when)
+            content += course.text.html(1, 2)
+            course.text.rng = saved
         self.write_module(course, a)
         with self.activity_xml(course, a) as w, w.element("page", {"id": a.instance}):
             for leaf, value in [("name", a.title), ("intro", self.intro(course)),
@@ -31,6 +38,7 @@ class PageWriter(ModuleWriter):
                                 ("legacyfiles", 0), ("legacyfileslast", NULL), ("display", 5),
                                 ("displayoptions", ('a:2:{s:10:"printintro";s:1:"0";'
                                                     's:17:"printlastmodified";s:1:"1";}')),
-                                ("revision", 1), ("timemodified", course.start + a.cmid)]:
+                                ("revision", 1 + len(edits)),
+                                ("timemodified", edits[-1] if edits else course.start + a.cmid)]:
                 w.leaf(leaf, value)
         self.write_common(course, a, files=files)

@@ -161,12 +161,18 @@ class QuizWriter(ModuleWriter):
         a.grade_item = course.ids.next("grade_item", 61)
         questions = draw_questions(course, rng.randint(5, 12))
         course.questions.extend(questions)
-        timeopen = course.start + rng.randint(7, 80) * 86400
+        if a.appears:  # added during a history's term: opens within two weeks
+            timeopen = a.appears + rng.randint(0, 14) * 86400
+        else:
+            timeopen = course.start + rng.randint(7, course.span // 86400 - 20) * 86400
         attempts = self.draw_attempts(course, questions, timeopen) if course.include_users else []
         grades = []  # (quiz_grades id, attempt, grade out of 100)
         for attempt in attempts:
             grades.append((course.ids.next("quiz_grade", 1), attempt,
                            f"{100 * attempt.right_answers() / len(questions):.5f}"))
+        if course.cutoff is not None:  # a history: the attempts finished by its date
+            grades = [grade for grade in grades if grade[1].finish <= course.cutoff]
+            attempts = [grade[1] for grade in grades]
         self.write_module(course, a)
         with self.activity_xml(course, a) as w, w.element("quiz", {"id": a.instance}):
             for leaf, value in [
