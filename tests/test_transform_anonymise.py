@@ -539,3 +539,38 @@ def test_small_reads_and_folds_give_the_same_bytes(cases, monkeypatch, tmp_path,
     output = tmp_path / "small.mbz"
     anonymise(case.planted, output, key=KEY)
     assert output.read_bytes() == case.output.read_bytes()
+
+
+class _Suffix:
+    """A byte filter that holds everything and appends a mark at the end."""
+
+    def __init__(self, mark: bytes) -> None:
+        self.mark, self.data, self.changed = mark, bytearray(), True
+
+    def feed(self, data: bytes) -> bytes:
+        self.data += data
+        return b""
+
+    def close(self) -> bytes:
+        return bytes(self.data) + self.mark
+
+
+class _Marks(Transform):
+    name = "marks"
+
+    def filters(self, name, facts):
+        if name == "moodle_backup.xml":
+            return [lambda: _Suffix(b"<!--1-->"), lambda: _Suffix(b"<!--2-->")]
+        return []
+
+
+def test_byte_filters_compose_in_order(cases, tmp_path):
+    """Two filters of one member: the first's output, rest included, goes through the
+    second; with anonymise, its scrubber comes after them."""
+    case = _largest(cases)
+    output = tmp_path / "marked.mbz"
+    run(case.planted, output, [_Marks(), Anonymise(key=KEY)])
+    data = read_members(output)["moodle_backup.xml"]
+    assert data.endswith(b"<!--1--><!--2-->")
+    original = read_members(case.output)["moodle_backup.xml"]
+    assert data == original + b"<!--1--><!--2-->"

@@ -13,7 +13,7 @@ cimport cython
 from cpython.array cimport array, clone
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int32_t, int64_t, uint32_t
-from libc.stdlib cimport free, malloc, realloc
+from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcpy
 
 from mbx.xml._foldtable import HTML_ENTITIES, bmp_table
@@ -534,6 +534,7 @@ cdef class NameTrie:
     cdef int32_t* c_terminal
     cdef uint32_t* c_edge_char
     cdef int32_t* c_edge_node
+    cdef uchar* c_pairs   # the first two characters of some name, by their low bytes
     cdef readonly Py_ssize_t size
 
     def __cinit__(self):
@@ -543,6 +544,7 @@ cdef class NameTrie:
         self.c_terminal = NULL
         self.c_edge_char = NULL
         self.c_edge_node = NULL
+        self.c_pairs = NULL
         self.size = 0
 
     def __init__(self, patterns):
@@ -572,10 +574,17 @@ cdef class NameTrie:
         self.c_terminal = <int32_t*>malloc(nodes * sizeof(int32_t))
         self.c_edge_char = <uint32_t*>malloc((edges + 1) * sizeof(uint32_t))
         self.c_edge_node = <int32_t*>malloc((edges + 1) * sizeof(int32_t))
+        self.c_pairs = <uchar*>calloc(0x10000, 1)
         if (self.c_root == NULL or self.c_first_edge == NULL or self.c_edge_count == NULL
                 or self.c_terminal == NULL or self.c_edge_char == NULL
-                or self.c_edge_node == NULL):
+                or self.c_edge_node == NULL or self.c_pairs == NULL):
             raise MemoryError()
+        for pattern in patterns:
+            if len(pattern) == 1:
+                for k in range(0x100):
+                    self.c_pairs[((ord(pattern[0]) & 0xFF) << 8) | k] = 1
+            elif pattern:
+                self.c_pairs[((ord(pattern[0]) & 0xFF) << 8) | (ord(pattern[1]) & 0xFF)] = 1
         for k in range(0x10000):
             self.c_root[k] = -1
         at = 0
@@ -597,6 +606,7 @@ cdef class NameTrie:
         free(self.c_terminal)
         free(self.c_edge_char)
         free(self.c_edge_node)
+        free(self.c_pairs)
 
     cdef inline int32_t c_child(self, int32_t node, uint32_t char):
         cdef int32_t low, high, middle
@@ -627,6 +637,7 @@ def find_names(bytes data, bint final, NameTrie trie):
     cdef uint32_t before, char
     cdef uint32_t* chars
     cdef int32_t* root
+    cdef uchar* pairs
     found = []
     c_fold(<const uchar*>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), final, out,
            &consumed)
@@ -634,11 +645,13 @@ def find_names(bytes data, bint final, NameTrie trie):
         c_end()
         return found, consumed
     length = out.length
-    chars, root = out.chars, trie.c_root
+    chars, root, pairs = out.chars, trie.c_root, trie.c_pairs
     start = 0
     while start < length:
         char = chars[start]
-        if (root[char] if char < 0x10000 else trie.c_child(0, char)) < 0:
+        if (root[char] if char < 0x10000 else trie.c_child(0, char)) < 0 or (
+                start + 1 < length
+                and not pairs[((char & 0xFF) << 8) | (chars[start + 1] & 0xFF)]):
             start += 1
             continue
         if start:

@@ -3,10 +3,11 @@
 ``users.xml`` holds one record per user, ``users/user[@id, @contextid]`` with
 the columns of Moodle's ``user`` table as leaves and, below, custom profile
 fields, interest tags, preferences and user-context roles; ``files.xml`` names
-the files of user contexts and who wrote each file; free text anywhere may mention anyone. These tables say which
-leaves are the identity (replaced by a pseudonym), which are personal
-details (emptied), which are moments of activity (zeroed), and which leaves
-hold codes that free-text rewriting must never touch.
+the files of user contexts and who wrote each file; free text anywhere may
+mention anyone. These tables say which leaves are the identity (replaced by a
+pseudonym), which are personal details (emptied), which are moments of
+activity (zeroed), and which leaves hold codes that free-text rewriting must
+never touch.
 """
 
 from __future__ import annotations

@@ -153,6 +153,8 @@ class Anonymise(Transform):
         self.kept: set[str] = set()                  # user ids keeping their identity
         self._kept_contexts: set[str] = set()
         self.matcher = NameMatcher(())
+        self._originals = NameMatcher(())   # everyone's real forms: no pseudonym may be one
+        self._taken: set[str] = set()       # pseudonymous usernames given out
         self._authors: dict[str, str] = {}
         self._scrubbers: list[TextScrubber] = []
         self._files_removed = 0
@@ -183,7 +185,7 @@ class Anonymise(Transform):
                      if self._role_names.get(roleid) in self.keep_roles}
         self._kept_contexts = {user.contextid for user in users if user.id in self.kept}
         originals = NameMatcher((form, "") for user in users for form in user.forms())
-        taken: set[str] = set()
+        taken = self._taken
         forms: list[tuple[str, str]] = []
         for user in users:
             if user.id in self.kept or user.id in self.pseudonyms:
@@ -194,7 +196,6 @@ class Anonymise(Transform):
             forms.extend(zip(user.forms(), _forms_of(pseudonym, user)))
         self.matcher = NameMatcher(forms)
         self._originals = originals
-        self._taken = taken
         removed = [file_id for file_id, (_, contextid, component, _, _, userid)
                    in facts.files.records.items()
                    if component == USER_COMPONENT and userid not in self.kept

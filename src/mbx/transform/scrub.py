@@ -13,9 +13,10 @@ raw XML (case, accents, white space, XML and HTML escapes, markup blanked out)
 and walks a trie of every form of every user from each word start, so the cost
 hardly depends on the number of users. Python runs per match only: the look-up
 of the enclosing element and the splice. Measured on the 100 MB synth course's
-forum text: 210 MB/s, against 8 MB/s for Python's ``re`` with an alternation of
-the forms of 50 users (0.3 MB/s for 1,000), and 55 MB/s for ``pyahocorasick``
-on the folded text (the fold's string and offsets then had to be built too).
+XML with its 50 users: 280-420 MB/s, against 8 MB/s for Python's ``re`` with an
+alternation of the forms of 50 users (0.3 MB/s for 1,000), and 55 MB/s for
+``pyahocorasick`` over the folded text (whose string and offsets must then be
+built too). ``benchmarks/bench_anonymise.py`` times the whole transform.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class TextScrubber:
                                                           frozenset())
         self.replaced = 0
         self._pending = bytearray()
-        self._last_tag: bytes | None = None  # the start tag before the pending bytes
+        self._fold_at = FOLD_CHUNK  # pending bytes that make the next fold
+        self._last_tag: str | None = None  # the element open before the pending bytes
 
     @property
     def changed(self) -> bool:
@@ -96,9 +98,13 @@ class TextScrubber:
 
     def feed(self, data: bytes) -> bytes:
         self._pending += data
-        if len(self._pending) < FOLD_CHUNK:
+        if len(self._pending) < max(self._fold_at, FOLD_CHUNK):
             return b""
-        return self._scrub(final=False)
+        out = self._scrub(final=False)
+        # a text longer than a chunk is folded again from its start: wait for twice as
+        # much before the next try, so a huge text costs a few folds, not one per chunk
+        self._fold_at = 2 * len(self._pending) if not out else FOLD_CHUNK
+        return out
 
     def close(self) -> bytes:
         return self._scrub(final=True)
@@ -108,8 +114,10 @@ class TextScrubber:
         found, consumed = self.matcher.find(data, final)
         pieces = []
         position = 0
+        enclosing = _Enclosing(data, self._last_tag)
         for raw_start, raw_end, index in found:
-            if self._in_code_leaf(data, raw_start):
+            name = enclosing.at(raw_start)
+            if name is not None and name in self.codes:
                 continue
             replacement = self.matcher.replacements[index]
             if data[raw_start:raw_end].decode("utf-8", "replace").isupper():
@@ -123,28 +131,33 @@ class TextScrubber:
         else:
             pieces.append(data[position:consumed])
             out = b"".join(pieces)
-        self._remember_tag(data, consumed)
+        self._last_tag = enclosing.at(consumed)
         del self._pending[:consumed]
         return out
 
-    def _in_code_leaf(self, data: bytes, at: int) -> bool:
-        """Whether offset ``at`` lies in the text of a code leaf (``<component>...``)."""
-        limit = at
-        while True:
-            tag = data.rfind(b"<", 0, limit)
+
+class _Enclosing:
+    """The name of the element whose start tag last precedes an offset, for offsets
+    asked in increasing order: each byte of the buffer is searched once."""
+
+    __slots__ = ("data", "name", "scanned")
+
+    def __init__(self, data: bytes, name: str | None) -> None:
+        self.data = data
+        self.name = name      # as of offset ``scanned``
+        self.scanned = 0
+
+    def at(self, offset: int) -> str | None:
+        data, limit = self.data, offset
+        while limit > self.scanned:
+            tag = data.rfind(b"<", self.scanned, limit)
             if tag < 0:
-                name = self._last_tag
                 break
-            if data.startswith(b"<![CDATA[", tag):
+            if data.startswith(b"<![CDATA[", tag):  # text: the element is the one before
                 limit = tag
                 continue
             match = _TAG_NAME.match(data, tag)
-            name = match.group(1) if match else None
+            self.name = match.group(1).decode("ascii", "replace") if match else None
             break
-        return name is not None and name.decode("ascii", "replace") in self.codes
-
-    def _remember_tag(self, data: bytes, consumed: int) -> None:
-        tag = data.rfind(b"<", 0, consumed)
-        if tag >= 0:
-            match = _TAG_NAME.match(data, tag)
-            self._last_tag = match.group(1) if match else None
+        self.scanned = max(self.scanned, offset)
+        return self.name
