@@ -1679,3 +1679,26 @@ def test_admitting_a_listing_at_once_agrees_with_one_by_one(entries):
         member for member in members
         if checker._keep(member.name, member.is_dir, member.size, member.name)])
     assert at_once == one_by_one
+
+
+def test_read_ahead_gives_the_same_members_and_the_same_refusals(tmp_path):
+    """Inflating in a second thread (what the transforms ask for) changes nothing a
+    reader sees: the same members and bytes, the same error for a cut archive."""
+    from mbx.archive import open_backup
+
+    source = next(p for p in sorted(CORPUS.rglob("*.mbz")) if p.read_bytes()[:2] == b"\x1f\x8b")
+
+    def walk(path, read_ahead):
+        with open_backup(path) as backup:
+            return [(info.name, stream.read()) for info, stream in
+                    backup.iter_members(read_ahead=read_ahead)]
+
+    assert walk(source, True) == walk(source, False)
+    cut = tmp_path / "cut.mbz"
+    cut.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    codes = []
+    for read_ahead in (False, True):
+        with pytest.raises(ArchiveError) as refused:
+            walk(cut, read_ahead)
+        codes.append(refused.value.code)
+    assert codes[0] == codes[1]

@@ -41,7 +41,8 @@ class _Container(Protocol):
 
     def members(self) -> Iterator[MemberInfo]: ...
     def check(self) -> None: ...
-    def iter_members(self) -> Iterator[tuple[MemberInfo, io.BufferedReader]]: ...
+    def iter_members(self, *, read_ahead: bool = False
+                     ) -> Iterator[tuple[MemberInfo, io.BufferedReader]]: ...
     def open(self, name: str) -> io.BufferedReader: ...
     def close(self) -> None: ...
 
@@ -247,13 +248,16 @@ class Backup:
         """Every member (files and directories) in archive order, ignored ones left out."""
         return self._container.members()
 
-    def iter_members(self) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
+    def iter_members(self, *, read_ahead: bool = False
+                     ) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
         """``(info, stream)`` for every member, in archive order, in one sequential pass.
 
         Each stream is valid until the next item is taken: the pass then skips
         what was not read and closes it. A directory comes with an empty stream.
+        ``read_ahead`` lets a tar.gz inflate in a second thread, for a caller with much
+        work of its own per chunk (:class:`~mbx.archive.inflate.ReadAhead`).
         """
-        return self._container.iter_members()
+        return self._container.iter_members(read_ahead=read_ahead)
 
     def open(self, name: str, mode: str = "rb") -> io.BufferedReader:
         """A binary file object streaming one member (``name`` as :meth:`members` gives it).

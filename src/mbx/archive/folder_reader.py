@@ -88,8 +88,10 @@ class FolderContainer:
         """Every file and directory, in walk order."""
         yield from self._members
 
-    def iter_members(self) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
-        """``(info, stream)`` in walk order; each stream is closed when the next comes."""
+    def iter_members(self, *, read_ahead: bool = False
+                     ) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
+        """``(info, stream)`` in walk order; each stream is closed when the next comes
+        (nothing inflates: ``read_ahead`` changes nothing)."""
         return iter_random_access(self._members, self.open)
 
     def open(self, name: str) -> io.BufferedReader:

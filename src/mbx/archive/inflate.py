@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import importlib
 import os
+import queue
+import threading
 from typing import Any, BinaryIO, Callable, NamedTuple
 
 from mbx.archive import base
 from mbx.archive.base import ArchiveLimits, limit_hint, refuse
 
-__all__ = ["GzipInflater", "Inflater", "available_inflaters", "gzip_trailer", "inflater",
-           "load_inflater"]
+__all__ = ["GzipInflater", "Inflater", "ReadAhead", "available_inflaters", "gzip_trailer",
+           "inflater", "load_inflater"]
 
 #: Compressed bytes read from the file at a time.
 INPUT_BLOCK = 1 << 18
@@ -279,3 +281,52 @@ class GzipInflater:
                          f"inflates more than {limits.max_ratio:g} times its compressed size "
                          f"(a decompression bomb? {limit_hint('max_ratio')})",
                          self._source)
+
+
+class ReadAhead:
+    """Calls ``read_chunk`` (a :meth:`GzipInflater.read_chunk`) in a second thread, up to
+    ``depth`` chunks ahead of the reader, for passes whose own thread has much else to
+    do: isal lets go of the GIL while it inflates, so inflating overlaps that work.
+
+    The archive-to-archive transforms take it (they rewrite, spool and scrub while the
+    next chunks inflate); ``mbx verify`` measured no gain (see above). An error of the
+    inflater is raised from the reader's next :meth:`read_chunk`; :meth:`close` stops
+    the thread.
+    """
+
+    def __init__(self, read_chunk: Callable[[], bytes], depth: int = 8) -> None:
+        self._read_chunk = read_chunk
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._stopped = False
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, name="mbx-inflate", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped:
+                chunk = self._read_chunk()
+                self._queue.put(chunk)
+                if not chunk:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - raised in the reader's thread
+            self._queue.put(exc)
+
+    def read_chunk(self) -> bytes:
+        if self._ended:
+            return b""
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._ended = True
+            raise item
+        if not item:
+            self._ended = True
+        return item
+
+    def close(self) -> None:
+        self._stopped = True
+        while self._thread.is_alive():  # let a thread waiting to put see the stop
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                self._thread.join(0.01)

@@ -33,7 +33,7 @@ from mbx.archive import base
 from mbx.archive.base import (ARCHIVE_INDEX_NAME, ArchiveLimits, ArchiveWarning, EntryChecker,
                               EntryKind, IgnoredMember, MemberInfo, refuse)
 from mbx.archive.index import parse_archive_index
-from mbx.archive.inflate import GzipInflater, gzip_trailer
+from mbx.archive.inflate import GzipInflater, ReadAhead, gzip_trailer
 from mbx.archive.streams import MemberRawIO, buffered
 from mbx.errors import ArchiveError
 
@@ -378,11 +378,12 @@ class UstarReader:
 class _TarPass:
     """One sequential walk over a tar.gz file, with its own file handle and checker."""
 
-    def __init__(self, path: str, limits: ArchiveLimits) -> None:
+    def __init__(self, path: str, limits: ArchiveLimits, *, read_ahead: bool = False) -> None:
         self.source = path
         self._file = base.open_archive_file(path)
         self._inflater = GzipInflater(self._file, limits=limits, source=path)
-        self.reader = UstarReader(self._inflater.read_chunk, source=path)
+        self._ahead = ReadAhead(self._inflater.read_chunk) if read_ahead else None
+        self.reader = UstarReader((self._ahead or self._inflater).read_chunk, source=path)
         self.checker = EntryChecker(limits, path)
         self.closed = False
 
@@ -401,6 +402,8 @@ class _TarPass:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            if self._ahead is not None:
+                self._ahead.close()
             self._file.close()
 
     def __enter__(self) -> _TarPass:
@@ -465,9 +468,11 @@ class TarGzContainer:
         self.ignored = tuple(tar_pass.checker.ignored)
         self.warnings = tuple(tar_pass.checker.warnings)
 
-    def iter_members(self) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
-        """``(info, stream)`` in archive order; each stream is valid until the next item."""
-        with _TarPass(self.path, self.limits) as tar_pass:
+    def iter_members(self, *, read_ahead: bool = False
+                     ) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
+        """``(info, stream)`` in archive order; each stream is valid until the next item.
+        ``read_ahead``: inflate in a second thread (:class:`~mbx.archive.inflate.ReadAhead`)."""
+        with _TarPass(self.path, self.limits, read_ahead=read_ahead) as tar_pass:
             for info in tar_pass.members():
                 stream = buffered(_TarMemberRaw(tar_pass, info.name, owns_pass=False))
                 try:

@@ -158,8 +158,10 @@ class ZipContainer:
         """Every member, in central-directory order."""
         yield from self._members
 
-    def iter_members(self) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
-        """``(info, stream)`` in directory order; each stream is closed when the next comes."""
+    def iter_members(self, *, read_ahead: bool = False
+                     ) -> Iterator[tuple[MemberInfo, io.BufferedReader]]:
+        """``(info, stream)`` in directory order; each stream is closed when the next comes
+        (each member inflates on its own: ``read_ahead`` changes nothing)."""
         return iter_random_access(self._members, self.open)
 
     def open(self, name: str) -> io.BufferedReader:

@@ -143,7 +143,7 @@ class _Run:
     def stream(self, writer: StreamingArchiveWriter, spool: BinaryIO) -> None:
         backup, monitor = self.backup, self.monitor
         monitor.phase("transforming", totals=backup.expected_totals)
-        for info, stream in backup.iter_members():
+        for info, stream in backup.iter_members(read_ahead=True):
             monitor.check()
             self.heap.add(info.size)
             if info.name == ARCHIVE_INDEX_NAME:
