@@ -26,7 +26,8 @@ from mbx.errors import MbxError
 from mbx.store import StoreError
 from mbx.verification import verify as verify_backup
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+#: Where the mbx this process runs lives (the installed, compiled one in CI), for children.
+SRC = Path(store.__file__).resolve().parents[2]
 LITTER = (".DS_Store",)
 
 

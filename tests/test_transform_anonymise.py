@@ -24,6 +24,8 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+
+import mbx
 from lxml import etree
 
 import corpus
@@ -434,8 +436,8 @@ def test_same_key_same_pseudonyms_in_another_process(cases, tmp_path):
             "anonymise(sys.argv[1], sys.argv[2], key=sys.argv[3])")
     subprocess.run([sys.executable, "-c", code, str(case.planted), str(output), KEY],
                    check=True, timeout=120, env={"PYTHONHASHSEED": "random",
-                                                 "PYTHONPATH": str(Path(__file__).parents[1] /
-                                                                   "src"),
+                                                 "PYTHONPATH": str(Path(mbx.__file__)
+                                                                   .resolve().parents[1]),
                                                  "PATH": "/usr/bin:/bin"})
     assert output.read_bytes() == case.output.read_bytes()
 
