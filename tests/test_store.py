@@ -8,7 +8,6 @@ import ast
 import hashlib
 import io
 import os
-import shutil
 import signal
 import subprocess
 import sys
