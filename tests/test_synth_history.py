@@ -3,7 +3,6 @@ plus a week's activity. Everything is read back with tarfile and lxml."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tarfile
 
