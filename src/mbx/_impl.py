@@ -45,10 +45,6 @@ def _choose() -> str:
     return "cython"
 
 
-#: ``"cython"`` or ``"python"``: which path this process runs.
-implementation = _choose()
-
-
 def load(name: str) -> ModuleType:
     """The module that runs for the twin ``name`` (a key of :data:`TWINS`)."""
     compiled, pure = TWINS[name]
@@ -60,3 +56,10 @@ def variants(name: str) -> list[str]:
     pure one alone on the pure path. Tests, benchmarks and fuzzing compare them."""
     compiled, pure = TWINS[name]
     return [pure, compiled] if implementation == "cython" else [pure]
+
+
+#: ``"cython"`` or ``"python"``: which path this process runs. Decided last: a compiled
+#: module may import a seam that calls :func:`load` while it is being decided (the fold
+#: module imports mbx.xml), and finds the compiled path assumed until then.
+implementation = "python" if _flag("MBX_NO_EXTENSIONS") else "cython"
+implementation = _choose()
