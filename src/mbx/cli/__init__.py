@@ -24,6 +24,7 @@ from typing import Sequence
 
 import mbx
 from mbx.cli import commands
+from mbx.cli import jobs as job_commands
 from mbx.cli.commands import LIMIT_FLAGS, count
 from mbx.cli.exits import (EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_REFUSED, EXIT_UNSUPPORTED,
                            EXIT_USAGE, EXIT_WARNINGS)
@@ -47,8 +48,7 @@ COMMANDS = {"ls": commands.ls, "info": commands.info, "cat": commands.cat,
             "records": commands.records, "verify": commands.verify, "synth": commands.synth,
             "restore": commands.restore, "query": commands.query,
             "transform": commands.transform, "dates": commands.dates,
-            "store": commands.store,
-            }
+            "store": commands.store, "jobs": job_commands.jobs, "worker": job_commands.worker}
 
 
 class _VersionAction(argparse.Action):
@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     store = command("store", "a deduplicated repository of many versions of many courses")
     _store_commands(store, common, limits)
+    job_commands.add_commands(commands, common)
     return parser
 
 

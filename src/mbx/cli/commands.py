@@ -61,12 +61,26 @@ LIMIT_FLAGS = {
 }
 
 
+def limit_values(args) -> dict:
+    """The archive limits the command line gives, by field (the rest keep their defaults)."""
+    return {field: getattr(args, field) for field in LIMIT_FLAGS
+            if getattr(args, field, None) is not None}
+
+
 def archive_limits(args):
     """The :class:`~mbx.archive.ArchiveLimits` the command line asks for (defaults elsewhere)."""
     from mbx.archive import ArchiveLimits
 
-    return ArchiveLimits(**{field: getattr(args, field) for field in LIMIT_FLAGS
-                            if getattr(args, field, None) is not None})
+    return ArchiveLimits(**limit_values(args))
+
+
+def run_operation(kind: str, arguments: dict, args, phase: str):
+    """Runs the operation of job kind ``kind`` (:data:`mbx.jobs.kinds.KINDS`) with
+    ``arguments`` here and now, with a progress line: the same call a job makes."""
+    from mbx.jobs.kinds import call
+
+    with progress(args, phase) as monitor:
+        return call(kind, arguments, monitor)
 
 
 _LIVE_LINES: list = []
@@ -210,10 +224,7 @@ def records(args) -> int:
 
 def verify(args) -> int:
     """``mbx verify``: errors and warnings, by code; the exit code says which."""
-    from mbx.verification import verify as verify_backup
-
-    with progress(args, "verifying") as monitor:
-        report = verify_backup(args.backup, progress=monitor, limits=archive_limits(args))
+    report = run_operation("verify", verify_arguments(args), args, "verifying")
     Output(args.output).document(
         report, lambda r: text.verify_lines(r, max_problems=args.max_problems,
                                             strict=args.strict),
@@ -223,29 +234,22 @@ def verify(args) -> int:
     return EXIT_WARNINGS if args.strict and report.warnings else EXIT_OK
 
 
+def verify_arguments(args) -> dict:
+    return {"path": args.backup, "limits": limit_values(args)}
+
+
 def synth(args) -> int:
     """``mbx synth``: a synthetic course of the size asked for."""
-    from mbx.synth import synthesize
-
     output = Output(args.output)
-    activities = None
-    if args.activities:
-        try:
-            activities = {name.strip(): int(number) for name, number in
-                          (re.split("[:=]", part, maxsplit=1)
-                           for part in args.activities.split(",") if part)}
-        except ValueError:
-            output.note(f"--activities wants MOD:N,...; got {args.activities!r}")
-            return EXIT_USAGE
+    try:
+        activities = _activities(args)
+    except Usage as problem:
+        output.note(str(problem))
+        return EXIT_USAGE
     if args.versions is not None:
         return _synth_history(args, output, activities)
     try:
-        with progress(args, "writing") as monitor:
-            result = synthesize(args.output_path, size=args.size, seed=args.seed,
-                                users=args.users, sections=args.sections,
-                                activities=activities, include_users=not args.no_users,
-                                include_files=not args.no_files, format=args.format,
-                                progress=monitor)
+        result = run_operation("synth", synth_arguments(args), args, "writing")
     except ValueError as exc:
         if isinstance(exc, MbxError):  # refused input, not usage: main reports it
             raise
@@ -256,6 +260,26 @@ def synth(args) -> int:
         output.note("note: the requested course cannot reach that size (no forum posts and "
                     "no files to grow)")
     return EXIT_OK
+
+
+def _activities(args) -> dict[str, int] | None:
+    """``--activities forum:30,page:20`` as a dict."""
+    if not args.activities:
+        return None
+    try:
+        return {name.strip(): int(number) for name, number in
+                (re.split("[:=]", part, maxsplit=1) for part in args.activities.split(",") if part)}
+    except ValueError:
+        raise Usage(f"--activities wants MOD:N,...; got {args.activities!r}") from None
+
+
+def synth_arguments(args) -> dict:
+    if args.versions is not None:
+        raise Usage("a job writes one backup: --versions is for mbx synth alone")
+    return {"out_path": args.output_path, "size": args.size, "seed": args.seed,
+            "users": args.users, "sections": args.sections, "activities": _activities(args),
+            "include_users": not args.no_users, "include_files": not args.no_files,
+            "format": args.format}
 
 
 def _synth_history(args, output: Output, activities) -> int:
@@ -282,19 +306,18 @@ def _synth_history(args, output: Output, activities) -> int:
 
 def restore(args) -> int:
     """``mbx restore``: a backup into a database, as a new course."""
-    from mbx.restore import restore as run_restore
-
-    with progress(args, "restoring") as monitor:
-        report = run_restore(args.backup, args.into, files=args.files, prefix=args.prefix,
-                             users=not args.no_users, include_files=not args.no_files,
-                             activities=tuple(args.activities) if args.activities else None,
-                             sections=tuple(args.sections) if args.sections else None,
-                             user_conflicts=args.user_conflicts, wwwroot=args.wwwroot,
-                             start_date=_unix_date(args.start_date), strict=args.strict,
-                             category=args.category, limits=archive_limits(args),
-                             progress=monitor)
+    report = run_operation("restore", restore_arguments(args), args, "restoring")
     Output(args.output).document(report, text.restore_lines, to_json=lambda r: r.to_dict())
     return EXIT_OK
+
+
+def restore_arguments(args) -> dict:
+    return {"archive": args.backup, "into": args.into, "files": args.files,
+            "prefix": args.prefix, "users": not args.no_users,
+            "include_files": not args.no_files, "activities": args.activities or None,
+            "sections": args.sections or None, "user_conflicts": args.user_conflicts,
+            "wwwroot": args.wwwroot, "start_date": _unix_date(args.start_date),
+            "strict": args.strict, "category": args.category, "limits": limit_values(args)}
 
 
 def _unix_date(value: str | None) -> int | None:
@@ -339,32 +362,33 @@ def _plain(value):
     return value
 
 
-class _Usage(Exception):
+class Usage(Exception):
     """A command line that cannot run: said on stderr, exit 2."""
 
 
 def transform(args) -> int:
     """``mbx transform`` and each transform's own command: one pass, one new backup."""
-    from mbx.transform import transform as run_transform
-
     output = Output(args.output)
     try:
-        if args.command == "rewrite-users" and not args.user_table:
-            raise _Usage("rewrite-users needs --csv FILE")
-        selection = {"extract": _extract_option(args),
-                     "strip_users": getattr(args, "strip_users", False),
-                     "prune_questions": getattr(args, "prune_questions", False),
-                     "anonymise": _anonymise_options(args),
-                     "rewrite_users": getattr(args, "user_table", None),
-                     "roll_dates": _roll_dates_options(args)}
-    except _Usage as problem:
+        arguments = transform_arguments(args)
+    except Usage as problem:
         output.note(str(problem))
         return EXIT_USAGE
-    with progress(args, "transforming") as monitor:
-        report = run_transform(args.backup, args.output_path, format=args.format,
-                               limits=archive_limits(args), progress=monitor, **selection)
+    report = run_operation("transform", arguments, args, "transforming")
     output.document(report, text.transform_lines, to_json=lambda r: r.to_dict())
     return EXIT_OK
+
+
+def transform_arguments(args) -> dict:
+    if args.command == "rewrite-users" and not args.user_table:
+        raise Usage("rewrite-users needs --csv FILE")
+    return {"source": args.backup, "output": args.output_path, "format": args.format,
+            "limits": limit_values(args), "extract": _extract_option(args),
+            "strip_users": getattr(args, "strip_users", False),
+            "prune_questions": getattr(args, "prune_questions", False),
+            "anonymise": _anonymise_options(args),
+            "rewrite_users": getattr(args, "user_table", None),
+            "roll_dates": _roll_dates_options(args)}
 
 
 def _anonymise_options(args) -> dict | None:
@@ -372,18 +396,18 @@ def _anonymise_options(args) -> dict | None:
         return None
     key = args.key or os.environ.get("MBX_ANONYMISE_KEY")
     if not key:
-        raise _Usage("anonymise needs --key KEY (or MBX_ANONYMISE_KEY): the secret the "
+        raise Usage("anonymise needs --key KEY (or MBX_ANONYMISE_KEY): the secret the "
                      "pseudonyms derive from")
-    return {"key": key, "keep_roles": tuple(args.keep_roles), "locale": args.locale}
+    return {"key": key, "keep_roles": list(args.keep_roles), "locale": args.locale}
 
 
 def _extract_option(args) -> dict | None:
     activity, section = getattr(args, "extract_activity", None), getattr(args, "extract_section", None)
     if activity is not None and section is not None:
-        raise _Usage("extract one activity or one section, not both")
+        raise Usage("extract one activity or one section, not both")
     if activity is None and section is None:
         if args.command == "extract":
-            raise _Usage("extract needs --activity CMID or --section N")
+            raise Usage("extract needs --activity CMID or --section N")
         return None
     return {"activity": activity} if activity is not None else {"section": section}
 
@@ -393,7 +417,7 @@ def _roll_dates_options(args) -> dict | None:
     for item in getattr(args, "activity_dates", None) or ():
         cmid, _, value = item.partition("=")
         if not cmid.strip().isdigit() or not value:
-            raise _Usage(f"{item!r}: expected CMID=DATE or CMID=OFFSET (12=2027-03-01, 12=+7d)")
+            raise Usage(f"{item!r}: expected CMID=DATE or CMID=OFFSET (12=2027-03-01, 12=+7d)")
         activities[int(cmid)] = value
     options = {"offset": getattr(args, "offset", None), "start": getattr(args, "start", None),
                "activities": activities, "overrides": getattr(args, "dates_file", None),
@@ -401,7 +425,7 @@ def _roll_dates_options(args) -> dict | None:
     if options["offset"] is None and options["start"] is None and not activities \
             and options["overrides"] is None:
         if args.command == "roll-dates":
-            raise _Usage("roll-dates needs --offset, --start, --activity or --dates-file")
+            raise Usage("roll-dates needs --offset, --start, --activity or --dates-file")
         return None
     return options
 
@@ -426,9 +450,7 @@ def store(args) -> int:
         output.document({"store": repository.init(where)}, text.store_init_lines)
         return EXIT_OK
     if action == "add":
-        with progress(args, "adding") as monitor:
-            result = repository.add(where, args.backup, course=args.course, tags=args.tags,
-                                    limits=archive_limits(args), progress=monitor)
+        result = run_operation("store-add", store_add_arguments(args), args, "adding")
     elif action == "ls":
         result = repository.ls(where, args.course)
     elif action == "get":
@@ -444,8 +466,7 @@ def store(args) -> int:
     elif action == "rm":
         result = repository.rm(where, args.refs)
     elif action == "gc":
-        with progress(args, "collecting") as monitor:
-            result = repository.gc(where, progress=monitor)
+        result = run_operation("store-gc", store_gc_arguments(args), args, "collecting")
     else:
         with progress(args, "verifying") as monitor:
             result = repository.verify(where, progress=monitor)
@@ -453,3 +474,19 @@ def store(args) -> int:
     if action == "verify" and result.damage:
         return EXIT_REFUSED
     return EXIT_OK
+
+
+def store_add_arguments(args) -> dict:
+    return {"store": args.store_dir, "archive": args.backup, "course": args.course,
+            "tags": args.tags, "limits": limit_values(args)}
+
+
+def store_gc_arguments(args) -> dict:
+    return {"store": args.store_dir}
+
+
+#: job kind -> the arguments of its operation from the command line of the same name
+#: (``mbx jobs submit KIND ARGS…`` takes that command's ARGS)
+ARGUMENTS = {"verify": verify_arguments, "synth": synth_arguments,
+             "transform": transform_arguments, "restore": restore_arguments,
+             "store-add": store_add_arguments, "store-gc": store_gc_arguments}
