@@ -27,6 +27,9 @@ ALLOWED = {
     "restore": {"restore", "archive", "xml", "moodle2"},
     "transform": {"transform", "archive", "xml", "moodle2"},
     "store": {"store", "archive", "xml", "moodle2"},
+    # the job queue runs the consumers' operations, named as data (kinds.KINDS), never
+    # by import: it sits beside the CLI, above them
+    "jobs": {"jobs", "archive"},
 }
 CONSUMERS = ("inspect", "verification", "synth", "restore", "transform", "store")
 

@@ -496,6 +496,12 @@ def test_refusals(tmp_path, repo):
     with pytest.raises(StoreError) as missing:
         store.ls(tmp_path / "nothing")
     assert missing.value.code == "store-not-found"
+    for operation in (lambda where: store.add(where, _with_files()), store.gc):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        with pytest.raises(StoreError) as not_a_store:  # not a bare OSError about its lock
+            operation(tmp_path / "empty")
+        assert not_a_store.value.code == "store-not-found"
+        assert not os.listdir(tmp_path / "empty")  # and nothing was created there
     with pytest.raises(StoreError) as bad_name:
         store.add(repo, _with_files(), course="a@b")
     assert bad_name.value.code == "store-bad-name"

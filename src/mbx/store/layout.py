@@ -80,6 +80,7 @@ class Layout:
 
         ``flock`` locks go with the process: a killed add or gc leaves no lock behind.
         """
+        self.check()
         descriptor = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
