@@ -158,6 +158,10 @@ def _ddl(prefix: str, key: str) -> list[str]:
     ]
 
 
+#: the advisory lock PostgreSQL holds while the tables are created ("mbxjobs" in ASCII)
+_DDL_LOCK = 0x6D62786A6F6273
+
+
 class JobTable:
     """The job table at ``url``: ``sqlite:PATH`` or ``postgresql://…``.
 
@@ -184,6 +188,8 @@ class JobTable:
             raise JobError(f"the job table is sqlite:PATH or postgresql://…, not {url!r}",
                            code="job-bad-table")
         with self._transaction() as db:
+            if self.dialect == "postgresql":  # two workers starting at once: one creates
+                db.execute("SELECT pg_advisory_xact_lock(?)", (_DDL_LOCK,))
             for statement in _ddl(prefix, key):
                 db.execute(statement)
 

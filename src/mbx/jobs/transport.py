@@ -16,6 +16,7 @@ that is no longer queued is dropped.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 
 from mbx.jobs.table import JobError
@@ -36,6 +37,22 @@ def tick() -> None:
     _HANDLERS["tick"]()
 
 
+def _postgres_huey(name: str, url: str):
+    """PostgresHuey, whose tables Huey creates with CREATE TABLE IF NOT EXISTS: two
+    processes doing so at the same moment can collide in PostgreSQL's catalogue, and
+    the second try finds them made."""
+    import huey
+    import psycopg
+
+    for attempt in range(5):
+        try:
+            return huey.PostgresHuey(name, dsn=url, results=False)
+        except psycopg.errors.UniqueViolation:
+            if attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
 class Transport:
     """The Huey instance of a queue URL, with mbx's two tasks registered."""
 
@@ -50,7 +67,7 @@ class Transport:
         elif url.startswith(("redis://", "rediss://", "unix://")):
             self.huey = huey.PriorityRedisHuey(name, url=url, results=False)
         elif url.startswith(("postgresql://", "postgres://")):
-            self.huey = huey.PostgresHuey(name, dsn=url, results=False)
+            self.huey = _postgres_huey(name, url)
         else:
             raise JobError(f"the queue is sqlite:PATH, redis://… or postgresql://…, not {url!r}",
                            code="job-bad-queue")
