@@ -68,7 +68,8 @@ def add_commands(commands, common: argparse.ArgumentParser) -> None:
                        ("watch", "a job's progress, live, until it ends (the exit code says "
                                  "how: 0 succeeded, 1 failed, 130 cancelled)"),
                        ("cancel", "cancel a queued job, or stop a running one"),
-                       ("retry", "queue a failed or cancelled job again")):
+                       ("retry", "queue a failed or cancelled job again"),
+                       ("rm", "delete an ended job and its log")):
         action(name, help).add_argument("job", type=int, metavar="ID")
     action("pause", "start no more jobs until resume (running ones go on)")
     resume = action("resume", "start jobs again")
@@ -296,6 +297,12 @@ def _retry(queue, args, output: Output) -> int:
     return EXIT_OK
 
 
+def _remove(queue, args, output: Output) -> int:
+    queue.remove(args.job)
+    output.document({"id": args.job, "removed": True}, lambda r: [f"job {r['id']} removed"])
+    return EXIT_OK
+
+
 def _pause(queue, args, output: Output) -> int:
     queue.pause()
     return _queue_state(queue, output)
@@ -345,6 +352,7 @@ def _serve(queue, args, output: Output) -> int:
 
 
 ACTIONS = {"ls": _ls, "show": _show, "watch": _watch, "cancel": _cancel, "retry": _retry,
+           "rm": _remove,
            "pause": _pause, "resume": _resume, "window": _window, "schedule": _schedule,
            "serve": _serve}
 

@@ -153,6 +153,13 @@ class JobQueue:
         self.dispatch(job)
         return job
 
+    def remove(self, job_id: int) -> None:
+        """Deletes an ended job and its log (a queued or running one is cancelled first)."""
+        job = self.table.get(job_id)
+        if job.state not in FINAL:
+            raise JobError(f"job {job_id} is {job.state}: cancel it first", code="job-active")
+        self.table.delete(job_id)
+
     def pause(self) -> None:
         """No job starts until :meth:`resume`; running ones go on."""
         self.table.set_setting("paused", "1")
