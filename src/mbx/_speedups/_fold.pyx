@@ -358,6 +358,22 @@ cdef Py_ssize_t c_utf8(const uchar* p, Py_ssize_t i, Py_ssize_t n, bint final,
     return length
 
 
+cdef inline Py_ssize_t c_put_char(Out* out, const uchar* p, Py_ssize_t i, Py_ssize_t n,
+                                  bint final) except -2:
+    """Folds the one character at ``i`` (ASCII or a UTF-8 sequence) into ``out``;
+    returns where the next one starts, or -3 when it is cut off by the end of the input."""
+    cdef uint32_t code
+    cdef Py_ssize_t step
+    if p[i] < 0x80:
+        c_put_code(out, p[i], i)
+        return i + 1
+    step = c_utf8(p, i, n, final, &code)
+    if step == -3:
+        return -3
+    c_put_code(out, code, i)
+    return i + step
+
+
 cdef int c_fold(const uchar* p, Py_ssize_t n, bint final, Out* out,
                 Py_ssize_t* consumed_out) except -1:
     """The fold itself, into ``out``; ``out.origins[out.length]`` is set to ``consumed``."""
@@ -392,15 +408,11 @@ cdef int c_fold(const uchar* p, Py_ssize_t n, bint final, Out* out,
                 if step == -3:
                     break
                 i = step
-            elif c < 0x80:
-                c_put_code(out, c, i)
-                i += 1
             else:
-                step = c_utf8(p, i, n, final, &code)
+                step = c_put_char(out, p, i, n, final)
                 if step == -3:
                     break
-                c_put_code(out, code, i)
-                i += step
+                i = step
         elif state == TAG:
             while c != b'>' and c != b'"' and c != b"'":  # most of a tag: its name
                 i += 1
@@ -451,15 +463,11 @@ cdef int c_fold(const uchar* p, Py_ssize_t n, bint final, Out* out,
                     i += 1
                 else:
                     i = step
-            elif c < 0x80:
-                c_put_code(out, c, i)
-                i += 1
             else:
-                step = c_utf8(p, i, n, final, &code)
+                step = c_put_char(out, p, i, n, final)
                 if step == -3:
                     break
-                c_put_code(out, code, i)
-                i += step
+                i = step
     if final:
         consumed = n
     else:  # the open region is folded again with the next bytes
