@@ -39,6 +39,7 @@ from pathlib import Path
 from mbx.archive.index import INDEX_HEADER
 from mbx.units import parse_size
 from synth_samples import course_archive
+from tables import print_runs
 
 CHUNK = 1 << 20
 #: tries of each quick command (ls -l, start-up) per repeat, the best kept
@@ -189,12 +190,7 @@ def _print_table(runs: list[dict], compare: dict | None) -> None:
             ("list_members s (in-process)", lambda r: str(r["ls_l_in_process_s"])),
             ("ls -l of it cut in half s", lambda r: str(r["ls_l_cut_in_half_s"])),
             ("verify peak RSS MiB", lambda r: str(r["verify_peak_rss_mib"]))]
-    print(f"{'':<32}" + "".join(f"{r['size']:>12}" for r in runs))
-    for label, value in rows:
-        print(f"{label:<32}" + "".join(f"{value(r):>12}" for r in runs))
-    if compare:
-        print(f"verify peak RSS growth {compare['from']} -> {compare['to']}: "
-              f"{compare['verify_peak_rss_growth_mib']:+.1f} MiB")
+    print_runs(runs, rows, compare=compare, growth="verify_peak_rss_growth_mib", growth_label="verify peak RSS growth")
 
 
 def main(argv=None) -> int:

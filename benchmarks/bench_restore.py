@@ -36,6 +36,7 @@ from pathlib import Path
 from bench_archive import run_timed
 from mbx.units import parse_size
 from synth_samples import course_archive
+from tables import print_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,12 +156,7 @@ def main(argv=None) -> int:
             ("restore PostgreSQL s", lambda r: str(r.get("restore_postgresql_s"))),
             ("PostgreSQL / gzip -dc", lambda r: str(r.get("postgresql_over_gzip_dc"))),
             ("peak RSS MiB (SQLite)", lambda r: str(r["restore_peak_rss_mib"]))]
-    print(f"{'':<26}" + "".join(f"{r['size']:>12}" for r in runs))
-    for label, value in keys:
-        print(f"{label:<26}" + "".join(f"{value(r):>12}" for r in runs))
-    if compare:
-        print(f"peak RSS growth {compare['from']} -> {compare['to']}: "
-              f"{compare['restore_peak_rss_growth_mib']:+.1f} MiB")
+    print_runs(runs, keys, compare=compare, growth="restore_peak_rss_growth_mib")
     return 0
 
 

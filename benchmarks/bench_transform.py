@@ -34,6 +34,7 @@ from pathlib import Path
 from bench_archive import run_timed
 from mbx.units import parse_size
 from synth_samples import course_archive
+from tables import print_runs
 
 #: What the issue measures: anonymise and roll-dates in one pass.
 DEFAULT_FLAGS = ["--anonymise", "--key", "bench-key", "--roll-dates", "+26w"]
@@ -107,12 +108,7 @@ def main(argv=None) -> int:
             ("transform s", lambda r: str(r["transform_s"])),
             ("transform / baseline", lambda r: str(r["transform_over_baseline"])),
             ("peak RSS MiB", lambda r: str(r["peak_rss_mib"]))]
-    print(f"{'':<24}" + "".join(f"{r['size']:>12}" for r in runs))
-    for label, value in rows:
-        print(f"{label:<24}" + "".join(f"{value(r):>12}" for r in runs))
-    if compare:
-        print(f"peak RSS growth {compare['from']} -> {compare['to']}: "
-              f"{compare['peak_rss_growth_mib']:+.1f} MiB")
+    print_runs(runs, rows, compare=compare, growth="peak_rss_growth_mib")
     return 0
 
 
