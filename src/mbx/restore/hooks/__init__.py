@@ -612,7 +612,6 @@ def block(run, element, record, row, state) -> bool:
 # -- forum ------------------------------------------------------------------------------
 
 TAGS = re.compile(r"<[^>]*>")
-WORD = re.compile(r"\S+")
 
 
 #: What ends a word in Moodle's ``count_words``: a close tag other than an inline one's, a <br>.
@@ -627,8 +626,27 @@ def _plain(message: str) -> str:
 
 
 def _words(message: str) -> int:
-    """``count_words``: tags stripped (an inline tag inside a word leaves it one word)."""
-    return len(html.unescape(TAGS.sub("", WORD_BREAKS.sub(r"\1 ", message))).split())
+    """``count_words``: tags stripped (an inline tag inside a word leaves it one word).
+
+    A space goes after each break; ``split`` puts the breaks at the odd places, which is
+    what ``WORD_BREAKS.sub(r"\1 ", …)`` does without expanding a template per match
+    (a fifth of a restore's time went there)."""
+    if "<" in message:
+        pieces = WORD_BREAKS.split(message)
+        pieces[1::2] = [piece + " " for piece in pieces[1::2]]
+        message = TAGS.sub("", "".join(pieces))
+    return len((html.unescape(message) if "&" in message else message).split())
+
+
+#: every ASCII character ``str.isspace`` holds true for (what ``\s`` matches below 128)
+ASCII_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+
+
+def _letters(text: str) -> int:
+    """``count_letters``: the characters that are not white space."""
+    if text.isascii():  # ten counts in C, not a list of the words
+        return len(text) - sum(map(text.count, ASCII_SPACE))
+    return sum(map(len, text.split()))
 
 
 @hook
@@ -637,7 +655,7 @@ def forum_post(run, element, record, row, state) -> bool:
     discussion becomes its ``firstpost``."""
     text = _plain(row.get("message") or "")
     row["wordcount"] = _words(row.get("message") or "")
-    row["charcount"] = len(text) - len(WORD.sub("", text))  # the characters that are not space
+    row["charcount"] = _letters(text)
     row["id"] = run.target.new_id("forum_posts")
     if not as_int(record.get("parent")) and row.get("discussion"):
         run.update("forum_discussions", row["discussion"], firstpost=row["id"])
