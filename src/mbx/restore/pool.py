@@ -16,8 +16,10 @@ import errno
 import fcntl
 import hashlib
 import os
+import queue
 import re
 import shutil
+import threading
 import time
 import uuid
 from typing import BinaryIO
@@ -57,6 +59,8 @@ class FilePool:
         _clear_abandoned(spool, keep=self.incoming)
         self.written = 0
         self._folders: set[str] = set()
+        self._pending: set[str] = set()     # handed to the finisher, maybe not renamed yet
+        self._finisher = _Finisher()
         self._serial = 0
         self.reused = 0
         self.bytes_written = 0
@@ -65,7 +69,7 @@ class FilePool:
         return os.path.join(self.root, contenthash[:2], contenthash[2:4], contenthash)
 
     def has(self, contenthash: str) -> bool:
-        return os.path.isfile(self.path(contenthash))
+        return contenthash in self._pending or os.path.isfile(self.path(contenthash))
 
     def add(self, contenthash: str, stream: BinaryIO, *, check=None) -> bool:
         """Stores ``stream`` as ``contenthash``; ``False`` when its bytes hash otherwise
@@ -77,21 +81,20 @@ class FilePool:
             return True
         digest = hashlib.sha1()
         size = 0
-        temporary = None
+        temporary = fd = None
         try:
             self._serial += 1  # the folder is this restore's own: a counter names uniquely
             temporary = os.path.join(self.incoming, f"blob-{self._serial}")
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
-                    if check is not None:
-                        check()
-                out.flush()
-                os.fsync(out.fileno())
+            while chunk := stream.read(CHUNK):
+                digest.update(chunk)
+                _write_all(fd, chunk)
+                size += len(chunk)
+                if check is not None:
+                    check()
             if digest.hexdigest() != contenthash:
+                os.close(fd)
+                fd = None
                 os.unlink(temporary)
                 return False
             final = self.path(contenthash)
@@ -99,12 +102,16 @@ class FilePool:
             if folder not in self._folders:  # at most 65536 of them
                 _make_folder(folder)
                 self._folders.add(folder)
-            os.replace(temporary, final)
+            self._finisher.put(fd, temporary, final)  # fsynced, closed and renamed there
+            fd = None
+            self._pending.add(contenthash)
             self._touched.add(folder)
         except OSError as error:
+            _close(fd)
             _unlink(temporary)
             raise _pool_error(self.root, error, "cannot write to the file pool") from None
         except BaseException:
+            _close(fd)
             _unlink(temporary)
             raise
         self.written += 1
@@ -121,6 +128,10 @@ class FilePool:
     def sync(self) -> None:
         """Makes the renames of the blobs written so far durable (the folders' fsync),
         so that rows committed after this never point at a blob a power cut lost."""
+        try:
+            self._finisher.wait()
+        except OSError as error:
+            raise _pool_error(self.root, error, "cannot write to the file pool") from None
         touched = self._touched | {os.path.dirname(folder) for folder in self._touched}
         try:
             for folder in sorted(touched, reverse=True):
@@ -134,9 +145,78 @@ class FilePool:
         self._touched.clear()
 
     def close(self) -> None:
+        self._finisher.stop()
         shutil.rmtree(self.incoming, ignore_errors=True)
         _unlink(self.incoming + ".lock")
         self._lock.close()
+
+
+class _Finisher:
+    """Makes written blobs durable and gives them their names, in a thread of its own.
+
+    A blob's bytes are fsynced before it is renamed, so a name in the pool always
+    holds whole bytes; fsync waits on the disk, which the restore's own thread need
+    not do (it was 8 % of a 100 MB restore's time, per py-spy). At most ``DEPTH``
+    blobs wait, each with its file still open. :meth:`wait` returns once every blob
+    handed over has its name, and raises the first error met.
+    """
+
+    DEPTH = 128
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue(self.DEPTH)
+        self._thread: threading.Thread | None = None
+        self._error: OSError | None = None
+
+    def put(self, fd: int, temporary: str, final: str) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="mbx-pool", daemon=True)
+            self._thread.start()
+        self._queue.put((fd, temporary, final))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fd, temporary, final = item
+            try:
+                if self._error is None:
+                    os.fsync(fd)
+                    os.close(fd)
+                    fd = None
+                    os.replace(temporary, final)
+            except OSError as error:
+                self._error = self._error or error
+            finally:
+                _close(fd)
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def wait(self) -> None:
+        self._queue.join()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """Waits for what was handed over (errors are the restore's to report) and ends."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _close(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _pool_error(root: str, error: OSError, doing: str) -> TargetError:
