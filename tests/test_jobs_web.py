@@ -32,6 +32,11 @@ from mbx.jobs.web import StatusServer
 
 #: where the mbx this process runs lives, for the worker and the CLI it starts
 SRC = Path(mbx.__file__).resolve().parents[1]
+#: ``python -m mbx``, with Ctrl-C back to its default even when this run ignores it (as
+#: a background job of a shell does, and its children inherit)
+MBX = [sys.executable, "-c", "import runpy, signal; signal.signal(signal.SIGINT, "
+       "signal.default_int_handler); runpy.run_module('mbx', run_name='__main__', "
+       "alter_sys=True)"]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--no-first-run", "--disable-background-networking",
@@ -265,9 +270,8 @@ def test_serve_prints_its_address_and_stops_on_ctrl_c(tmp_path):
     environment = {**os.environ, "MBX_HOME": str(tmp_path),
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC),
                                                                os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen([sys.executable, "-m", "mbx", "jobs", "serve", "--bind",
-                                "127.0.0.1:0"], env=environment, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen([*MBX, "jobs", "serve", "--bind", "127.0.0.1:0"],
+                               env=environment, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stderr.readline()
         found = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", line)
@@ -304,7 +308,7 @@ def _start_worker(home: Path, log: Path) -> subprocess.Popen:
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC),
                                                                os.environ.get("PYTHONPATH")]))}
     with open(log, "w") as output:
-        return subprocess.Popen([sys.executable, "-m", "mbx", "worker"], env=environment,
+        return subprocess.Popen([*MBX, "worker"], env=environment,
                                 stdout=output, stderr=subprocess.STDOUT)
 
 
