@@ -65,6 +65,11 @@ class Transport:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             self.huey = huey.SqliteHuey(name, filename=path, results=False, timeout=60)
         elif url.startswith(("redis://", "rediss://", "unix://")):
+            try:
+                import redis  # noqa: F401 - what RedisHuey talks through
+            except ImportError:
+                raise JobError("a redis:// queue needs the redis package: pip install "
+                               "'mbx[redis]'", code="job-bad-queue") from None
             self.huey = huey.PriorityRedisHuey(name, url=url, results=False)
         elif url.startswith(("postgresql://", "postgres://")):
             self.huey = _postgres_huey(name, url)
