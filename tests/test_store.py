@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from corpus import items
+from corpus import files_in_order, items
 from mbx import store
 from mbx.errors import MbxError
 from mbx.store import StoreError
@@ -27,36 +27,6 @@ from mbx.verification import verify as verify_backup
 
 #: Where the mbx this process runs lives (the installed, compiled one in CI), for children.
 SRC = Path(store.__file__).resolve().parents[2]
-LITTER = (".DS_Store",)
-
-
-def all_members(path: Path) -> list[tuple[str, bytes | None]]:
-    """(name, bytes, or None for a folder) of every member, in order: stdlib readers."""
-    if path.is_dir():
-        return [(str(p.relative_to(path)), None if p.is_dir() else p.read_bytes())
-                for p in sorted(path.rglob("*"))]
-    with open(path, "rb") as stream:
-        magic = stream.read(2)
-    if magic == b"PK":
-        with zipfile.ZipFile(path) as archive:
-            return [(info.filename.removeprefix("./").rstrip("/"),
-                     None if info.is_dir() else archive.read(info))
-                    for info in archive.infolist()]
-    with tarfile.open(path, "r:gz") as archive:
-        return [(member.name.removeprefix("./").rstrip("/"),
-                 archive.extractfile(member).read() if member.isfile() else None)
-                for member in archive if member.isfile() or member.isdir()]
-
-
-def _litter(name: str) -> bool:
-    base = name.rsplit("/", 1)[-1]
-    return name.startswith("__MACOSX") or base.startswith("._") or base in LITTER
-
-
-def files_in_order(path: Path) -> list[tuple[str, bytes]]:
-    """The files of a backup in archive order (folders, litter and the index left out)."""
-    return [(name, data) for name, data in all_members(path)
-            if data is not None and name != ".ARCHIVE_INDEX" and not _litter(name)]
 
 
 def store_files(root: Path) -> dict[str, int]:
