@@ -9,8 +9,8 @@ xxh3-128), ``contents`` (each distinct content with its chunk list, so an
 unchanged member costs a new version one row), ``chunks`` and ``blobs`` (the
 content files the index knows, with their sizes on disk).
 
-A chunk list is one BLOB, the chunks' raw 16-byte names end to end
-(:func:`pack_chunk_names`, :func:`chunk_names`), not a row per chunk: a member
+A chunk list is one BLOB, the chunks' raw 16-byte names end to end (``add``
+writes it, :func:`chunk_names` reads it), not a row per chunk: a member
 that changes a little each week is a new content listing every chunk again,
 most of them shared, and over a term of a 1 GB course a row per reference
 (its two hex names, twice with the index that finds a chunk's contents) made
@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from mbx.store.layout import Layout, StoreError
 
 __all__ = ["SCHEMA", "VersionRow", "chunk_names", "connect", "contents_listing",
-           "listed_chunks", "pack_chunk_names", "parse_ref", "resolve"]
+           "listed_chunks", "parse_ref", "resolve"]
 
 #: 2: chunk lists packed into ``contents.chunks`` (1 had a ``content_chunks`` row each).
 FORMAT_VERSION = "2"
@@ -202,11 +202,6 @@ def versions_using(db: sqlite3.Connection, *, chunk: str | None = None,
         rows = {row for content in contents_listing(db, chunk)
                 for row in db.execute(select + "WHERE m.content = ?", (content,))}
     return [f"{name}@{number}" for name, number in sorted(rows)]
-
-
-def pack_chunk_names(names: list[str]) -> bytes:
-    """A chunk list as ``contents.chunks`` holds it, from the chunks' hex names."""
-    return b"".join(bytes.fromhex(name) for name in names)
 
 
 def chunk_names(packed: bytes) -> Iterator[str]:
