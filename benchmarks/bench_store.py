@@ -2,7 +2,8 @@
 
 The history (``--versions`` weekly backups, the last ``--size`` compressed) is
 what ``mbx.synth.synthesize_history`` writes with seed 1, cached in the temp
-dir (``mbx-bench-history-VERSIONS-SIZE``). Measured in one run, on the same files:
+dir or ``--work DIR`` (``mbx-bench-history-VERSIONS-SIZE``; the repositories are
+made beside it, one at a time). Measured in one run, on the same files:
 
 * ``gzip -dc`` of the last version, the baseline for time;
 * ``python -m mbx store add`` of every version in turn, each in a fresh process,
@@ -38,15 +39,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_archive import run_timed
+from bench_archive import _warm, run_timed
 from mbx.synth import synthesize_history
 from mbx.synth.history import version_name
 from mbx.units import parse_size
 
 
-def history(versions: int, size: int) -> list[Path]:
-    """The cached history's archives, oldest first."""
-    folder = Path(tempfile.gettempdir()) / f"mbx-bench-history-{versions}-{size}"
+def history(versions: int, size: int, work: str | os.PathLike | None = None) -> list[Path]:
+    """The cached history's archives, oldest first, under ``work`` (default the temp
+    dir; the repositories are made beside it)."""
+    folder = Path(work or tempfile.gettempdir()) / f"mbx-bench-history-{versions}-{size}"
     if not (folder / "done").exists():
         shutil.rmtree(folder, ignore_errors=True)
         result = synthesize_history(folder, versions=versions, size=size, seed=1)
@@ -62,6 +64,7 @@ def disk_bytes(folder: Path) -> int:
 
 
 def gzip_seconds(path: Path) -> float:
+    _warm(path)  # from the page cache, as the adds read a file just written or read
     with open(path, "rb") as source:
         started = time.perf_counter()
         subprocess.run(["gzip", "-dc"], stdin=source, stdout=subprocess.DEVNULL, check=True)
@@ -101,11 +104,11 @@ def member_hashes(path: Path) -> dict[str, str]:
 def measure_mbx(archives: list[Path], work: Path) -> dict:
     store = work / "store"
     mbx("store", "init", str(store), poll_rss=False)
-    add_seconds, add_peak, added = 0.0, 0, []
+    add_seconds, add_peaks, added = 0.0, [], []
     for path in archives:
         result = mbx("store", "add", str(store), str(path), "--course", "course", "--json")
         add_seconds += result["seconds"]
-        add_peak = max(add_peak, result["peak_kib"])
+        add_peaks.append(result["peak_kib"])
         added.append(json.loads(result["stdout"])["added_bytes"])
     out = work / "back.mbz"
     result = mbx("store", "get", str(store), f"course@{len(archives)}", str(out))
@@ -114,7 +117,7 @@ def measure_mbx(archives: list[Path], work: Path) -> dict:
     size = disk_bytes(store)
     shutil.rmtree(store)
     return {"store_bytes": size, "add_s": add_seconds,
-            "add_peak_kib": add_peak, "added_bytes": added,
+            "add_peak_kib": max(add_peaks), "add_peaks_kib": add_peaks, "added_bytes": added,
             "get_s": result["seconds"], "get_peak_kib": result["peak_kib"],
             "get_same_members": same}
 
@@ -178,6 +181,7 @@ def measure(archives: list[Path], tools: bool = True) -> dict:
            "add_over_gzip_dc": round(store["add_s"] / versions / gzip, 2),
            "get_s": round(store["get_s"], 3), "get_over_gzip_dc": round(store["get_s"] / gzip, 2),
            "add_peak_rss_mib": round(store["add_peak_kib"] / 1024, 1),
+           "add_peak_rss_mib_each": [round(kib / 1024, 1) for kib in store["add_peaks_kib"]],
            "get_peak_rss_mib": round(store["get_peak_kib"] / 1024, 1),
            "get_same_members": store["get_same_members"], "added_bytes": store["added_bytes"],
            "notes": []}
@@ -198,10 +202,16 @@ def main(argv=None) -> int:
     parser.add_argument("--versions", type=int, default=5, help="weekly versions (default 5)")
     parser.add_argument("--size", default="20M", help="the last version's compressed size")
     parser.add_argument("--no-tools", action="store_true", help="mbx store only: no borg, restic")
+    parser.add_argument("--work", metavar="DIR",
+                        help="where the history is cached and the repositories made "
+                             "(default the temp dir)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--save", metavar="FILE", help="also write that JSON object to FILE")
     args = parser.parse_args(argv)
-    result = {"size": args.size, **measure(history(args.versions, parse_size(args.size)),
-                                           not args.no_tools)}
+    archives = history(args.versions, parse_size(args.size), args.work)
+    result = {"size": args.size, **measure(archives, not args.no_tools)}
+    if args.save:
+        Path(args.save).write_text(json.dumps(result) + "\n")
     if args.json:
         print(json.dumps(result))
         return 0
@@ -209,19 +219,20 @@ def main(argv=None) -> int:
     print(f"{args.versions} weekly versions, the last {result['last_version_bytes'] / mb:.1f} MB, "
           f"all {result['archives_bytes'] / mb:.1f} MB; gzip -dc of the last "
           f"{result['gzip_dc_s']} s")
-    print(f"{'':<10}{'repository MB':>15}{'/ one version':>15}{'s per version':>15}"
-          f"{'/ gzip -dc':>12}")
-    print(f"{'mbx store':<10}{result['store_bytes'] / mb:>15.1f}"
-          f"{result['store_over_one_version']:>15}{result['add_s_per_version']:>15}"
-          f"{result['add_over_gzip_dc']:>12}")
-    for name in ("borg", "restic"):
-        if f"{name}_bytes" in result:
-            print(f"{name:<10}{result[f'{name}_bytes'] / mb:>15.1f}"
-                  f"{result[f'{name}_over_one_version']:>15}{result[f'{name}_s_per_version']:>15}"
-                  f"{result[f'{name}_over_gzip_dc']:>12}")
+    print(f"{'':<10}{'repository MB':>15}{'/ one version':>15}{'/ all':>8}"
+          f"{'s per version':>15}{'/ gzip -dc':>12}")
+    rows = [("mbx store", result["store_bytes"], result["add_s_per_version"],
+             result["add_over_gzip_dc"])]
+    rows += [(name, result[f"{name}_bytes"], result[f"{name}_s_per_version"],
+              result[f"{name}_over_gzip_dc"])
+             for name in ("borg", "restic") if f"{name}_bytes" in result]
+    for name, size, seconds, over_gzip in rows:
+        print(f"{name:<10}{size / mb:>15.1f}{size / result['last_version_bytes']:>15.3f}"
+              f"{size / result['archives_bytes']:>8.3f}{seconds:>15}{over_gzip:>12}")
     print(f"mbx store get of the last: {result['get_s']} s ({result['get_over_gzip_dc']} x "
           f"gzip -dc), same members: {result['get_same_members']}; peak RSS add "
-          f"{result['add_peak_rss_mib']} MiB, get {result['get_peak_rss_mib']} MiB")
+          f"{result['add_peak_rss_mib']} MiB (the first version's "
+          f"{result['add_peak_rss_mib_each'][0]}), get {result['get_peak_rss_mib']} MiB")
     for note in result["notes"]:
         print(note)
     return 0

@@ -5,10 +5,13 @@ stdlib's tarfile and zipfile over the originals and the outputs, hashlib, os.sta
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import io
 import os
+import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -16,10 +19,11 @@ import time
 import zipfile
 from pathlib import Path
 
+import fastcdc
 import pytest
 
 from conftest import FIXTURES
-from corpus import items
+from corpus import files_in_order, items
 from mbx import store
 from mbx.errors import MbxError
 from mbx.store import StoreError
@@ -27,36 +31,6 @@ from mbx.verification import verify as verify_backup
 
 #: Where the mbx this process runs lives (the installed, compiled one in CI), for children.
 SRC = Path(store.__file__).resolve().parents[2]
-LITTER = (".DS_Store",)
-
-
-def all_members(path: Path) -> list[tuple[str, bytes | None]]:
-    """(name, bytes, or None for a folder) of every member, in order: stdlib readers."""
-    if path.is_dir():
-        return [(str(p.relative_to(path)), None if p.is_dir() else p.read_bytes())
-                for p in sorted(path.rglob("*"))]
-    with open(path, "rb") as stream:
-        magic = stream.read(2)
-    if magic == b"PK":
-        with zipfile.ZipFile(path) as archive:
-            return [(info.filename.removeprefix("./").rstrip("/"),
-                     None if info.is_dir() else archive.read(info))
-                    for info in archive.infolist()]
-    with tarfile.open(path, "r:gz") as archive:
-        return [(member.name.removeprefix("./").rstrip("/"),
-                 archive.extractfile(member).read() if member.isfile() else None)
-                for member in archive if member.isfile() or member.isdir()]
-
-
-def _litter(name: str) -> bool:
-    base = name.rsplit("/", 1)[-1]
-    return name.startswith("__MACOSX") or base.startswith("._") or base in LITTER
-
-
-def files_in_order(path: Path) -> list[tuple[str, bytes]]:
-    """The files of a backup in archive order (folders, litter and the index left out)."""
-    return [(name, data) for name, data in all_members(path)
-            if data is not None and name != ".ARCHIVE_INDEX" and not _litter(name)]
 
 
 def store_files(root: Path) -> dict[str, int]:
@@ -256,6 +230,50 @@ def test_rolled_dates_share_most_chunks(tmp_path, repo):
     assert second.added_bytes < first.added_bytes
     store.get(repo, "c@2", tmp_path / "back.mbz")
     assert files_in_order(tmp_path / "back.mbz") == files_in_order(rolled)
+
+
+def _index_bytes(root: Path) -> int:
+    """The index's bytes on disk, its write-ahead log folded in first (stdlib sqlite3)."""
+    with contextlib.closing(sqlite3.connect(root / "store.sqlite")) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return (root / "store.sqlite").stat().st_size
+
+
+def test_a_growing_member_costs_the_index_its_chunk_list_not_a_row_a_chunk(tmp_path, repo):
+    """A big XML member that grows a little each week is a new content every version,
+    listing all its chunks again (most of them shared). The index grows by some 16
+    bytes a listed chunk (a packed list), not by rows: at a row and an index entry a
+    chunk, a term of a 1 GB course made the index 15 % of one version."""
+    rng = random.Random(11)
+    words = [bytes(rng.choices(b"abcdefghijklmnopqrstuvwxyz", k=rng.randint(2, 9)))
+             for _ in range(2000)]
+    entries = [b'<entry id="%d"><text>%s</text></entry>\n' % (number, b" ".join(
+        rng.choices(words, k=rng.randint(5, 25)))) for number in range(60000)]
+    information = dict(files_in_order(_with_files()))["moodle_backup.xml"]
+    versions = []
+    for week in range(8):
+        log = b"<log>\n" + b"".join(entries[:40000 + 2000 * week]) + b"</log>\n"
+        path = tmp_path / f"week-{week + 1}.mbz"
+        with tarfile.open(path, "w:gz") as out:
+            for name, data in (("moodle_backup.xml", information), ("course/log.xml", log)):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                out.addfile(info, io.BytesIO(data))
+        versions.append((path, log))
+    store.add(repo, versions[0][0], course="c")
+    before = _index_bytes(repo)
+    for path, _ in versions[1:]:
+        store.add(repo, path, course="c")
+    grown = _index_bytes(repo) - before
+    # the chunks each later version lists, as the FastCDC library cuts the member
+    listed = sum(len(list(fastcdc.fastcdc(log, min_size=2048, avg_size=8192, max_size=65536)))
+                 for _, log in versions[1:])
+    assert listed > 7 * 500  # some 5 MB a week: 700 chunks or so
+    assert grown <= 16 * listed + 7 * 4 * 4096  # a few pages a version for the rest
+    for number in (1, 8):
+        store.get(repo, f"c@{number}", tmp_path / "back.mbz")
+        assert dict(files_in_order(tmp_path / "back.mbz"))["course/log.xml"] == \
+            versions[number - 1][1]
 
 
 # -- checkout --------------------------------------------------------------------------------

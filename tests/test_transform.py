@@ -19,7 +19,7 @@ import pytest
 from lxml import etree
 
 from conftest import FIXTURES
-from corpus import items
+from corpus import all_members, files_of, items
 from mbx.archive.index import parse_archive_index
 from mbx.errors import MbxError
 from mbx.inspect import summarize
@@ -31,30 +31,6 @@ from mbx.verification import verify
 
 OFFSET = 7 * 86400 + 3
 XML = etree.XMLParser(resolve_entities=False, huge_tree=True, strip_cdata=False)
-
-
-def all_members(path: Path) -> list[tuple[str, bytes | None]]:
-    """(name, bytes, or None for a folder) of every member, in order: stdlib readers."""
-    if path.is_dir():
-        return [(str(p.relative_to(path)), None if p.is_dir() else p.read_bytes())
-                for p in sorted(path.rglob("*"))]
-    with open(path, "rb") as stream:
-        magic = stream.read(2)
-    if magic == b"PK":
-        with zipfile.ZipFile(path) as archive:
-            return [(info.filename.removeprefix("./").rstrip("/"),
-                     None if info.is_dir() else archive.read(info))
-                    for info in archive.infolist()]
-    with tarfile.open(path, "r:gz") as archive:
-        return [(member.name.removeprefix("./").rstrip("/"),
-                 archive.extractfile(member).read() if member.isfile() else None)
-                for member in archive if member.isfile() or member.isdir()]
-
-
-def files_of(path: Path) -> dict[str, bytes]:
-    return {name: data for name, data in all_members(path)
-            if data is not None and name != ".ARCHIVE_INDEX" and not name.startswith("__MACOSX")
-            and not name.rsplit("/", 1)[-1].startswith("._") and name.rsplit("/", 1)[-1] != ".DS_Store"}
 
 
 def check_archive_index(path: Path) -> None:

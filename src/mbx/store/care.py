@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from mbx.progress import Monitor, as_monitor
-from mbx.store.index import connect, resolve, transaction, versions_using
+from mbx.store.index import connect, listed_chunks, resolve, transaction, versions_using
 from mbx.store.layout import Layout, StoreError, crash_point
 from mbx.store.objects import DamagedObject, ObjectPool
 from mbx.store.results import (CourseListing, Damage, GcResult, RmResult, StoreListing,
@@ -94,8 +94,8 @@ def gc(store: str | os.PathLike, *, progress: Monitor | None = None) -> GcResult
         with transaction(db):
             db.execute("DELETE FROM contents WHERE id NOT IN "
                        "(SELECT content FROM members WHERE content IS NOT NULL)")
-            db.execute("DELETE FROM content_chunks WHERE content NOT IN (SELECT id FROM contents)")
-            db.execute("DELETE FROM chunks WHERE id NOT IN (SELECT chunk FROM content_chunks)")
+            listed = listed_chunks(db)
+            db.execute(f"DELETE FROM chunks WHERE id NOT IN (SELECT id FROM {listed})")
             db.execute("DELETE FROM blobs WHERE sha1 NOT IN "
                        "(SELECT blob FROM members WHERE blob IS NOT NULL)")
         crash_point("gc:after-commit")
@@ -189,8 +189,9 @@ def verify(store: str | os.PathLike, *, progress: Monitor | None = None) -> Veri
 def _unlisted_references(db: sqlite3.Connection) -> list[Damage]:
     """Members that name a chunk or blob the index does not list (an index that lost rows)."""
     found = []
-    for (name,) in db.execute("SELECT DISTINCT chunk FROM content_chunks "
-                              "WHERE chunk NOT IN (SELECT id FROM chunks)"):
+    listed = listed_chunks(db)
+    for (name,) in db.execute(f"SELECT id FROM {listed} "
+                              "WHERE id NOT IN (SELECT id FROM chunks)").fetchall():
         found.append(Damage(kind="chunk", id=name, problem="missing",
                             versions=versions_using(db, chunk=name)))
     for (sha1,) in db.execute("SELECT DISTINCT blob FROM members WHERE blob IS NOT NULL "

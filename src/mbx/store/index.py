@@ -5,10 +5,18 @@ takes: numbers are never reused), ``versions`` (one added archive: when,
 from where, its container and format, sizes, and the bytes it was the first
 to bring), ``tags``, ``members`` (each version's members in archive order:
 a directory, a blob by sha1, or a *content*: a member's bytes by their
-xxh3-128), ``contents`` and ``content_chunks`` (the chunk list of each
-distinct content, so an unchanged member costs a new version one row),
-``chunks`` and ``blobs`` (the content files the index knows, with their
-sizes on disk).
+xxh3-128), ``contents`` (each distinct content with its chunk list, so an
+unchanged member costs a new version one row), ``chunks`` and ``blobs`` (the
+content files the index knows, with their sizes on disk).
+
+A chunk list is one BLOB, the chunks' raw 16-byte names end to end (``add``
+writes it, :func:`chunk_names` reads it), not a row per chunk: a member
+that changes a little each week is a new content listing every chunk again,
+most of them shared, and over a term of a 1 GB course a row per reference
+(its two hex names, twice with the index that finds a chunk's contents) made
+the index some 15 % of one version; packed, a reference costs 16 bytes. What
+needs the reverse (which contents list a chunk: ``gc``, ``verify``'s damage
+reports) scans the lists (:func:`listed_chunks`, :func:`contents_listing`).
 
 Writers: ``add`` stages a version in TEMP tables while it streams (no lock on
 the store's database, so adds run side by side) and moves it in with one
@@ -24,9 +32,13 @@ from collections.abc import Iterator
 
 from mbx.store.layout import Layout, StoreError
 
-__all__ = ["SCHEMA", "VersionRow", "connect", "parse_ref", "resolve"]
+__all__ = ["SCHEMA", "VersionRow", "chunk_names", "connect", "contents_listing",
+           "listed_chunks", "parse_ref", "resolve"]
 
-FORMAT_VERSION = "1"
+#: 2: chunk lists packed into ``contents.chunks`` (1 had a ``content_chunks`` row each).
+FORMAT_VERSION = "2"
+#: Bytes of one chunk's name in a packed chunk list: the raw xxh3-128 digest.
+NAME_BYTES = 16
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,13 +82,8 @@ CREATE INDEX members_blob ON members(blob) WHERE blob IS NOT NULL;
 CREATE INDEX members_content ON members(content) WHERE content IS NOT NULL;
 CREATE TABLE contents (
     id TEXT PRIMARY KEY,
-    size INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE content_chunks (
-    content TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    chunk TEXT NOT NULL,
-    PRIMARY KEY (content, seq)) WITHOUT ROWID;
-CREATE INDEX content_chunks_chunk ON content_chunks(chunk);
+    size INTEGER NOT NULL,
+    chunks BLOB NOT NULL);           -- its chunks' names in order, NAME_BYTES raw bytes each
 CREATE TABLE chunks (
     id TEXT PRIMARY KEY,             -- xxh3-128 of the chunk's bytes
     size INTEGER NOT NULL,
@@ -91,8 +98,7 @@ STAGING = """
 CREATE TEMP TABLE staged_members (
     position INTEGER PRIMARY KEY, name TEXT, is_dir INTEGER, size INTEGER, mtime INTEGER,
     blob TEXT, content TEXT);
-CREATE TEMP TABLE staged_chunk_lists (
-    position INTEGER, seq INTEGER, chunk TEXT, PRIMARY KEY (position, seq));
+CREATE TEMP TABLE staged_contents (id TEXT PRIMARY KEY, size INTEGER, chunks BLOB);
 CREATE TEMP TABLE staged_chunks (id TEXT PRIMARY KEY, size INTEGER, stored INTEGER);
 CREATE TEMP TABLE staged_blobs (sha1 TEXT PRIMARY KEY, size INTEGER);
 """
@@ -188,13 +194,44 @@ def resolve(db: sqlite3.Connection, ref: str) -> VersionRow:
 def versions_using(db: sqlite3.Connection, *, chunk: str | None = None,
                    blob: str | None = None) -> list[str]:
     """``course@number`` of every version whose members need ``chunk`` or ``blob``."""
-    if chunk is not None:
-        where, value = ("m.content IN (SELECT content FROM content_chunks WHERE chunk = ?)",
-                        chunk)
+    select = ("SELECT DISTINCT c.name, v.number FROM members m "
+              "JOIN versions v ON v.id = m.version_id JOIN courses c ON c.id = v.course_id ")
+    if chunk is None:
+        rows = set(db.execute(select + "WHERE m.blob = ?", (blob,)))
     else:
-        where, value = "m.blob = ?", blob
-    rows = db.execute("SELECT DISTINCT c.name, v.number FROM members m "
-                      "JOIN versions v ON v.id = m.version_id "
-                      "JOIN courses c ON c.id = v.course_id "
-                      f"WHERE {where} ORDER BY c.name, v.number", (value,))
-    return [f"{name}@{number}" for name, number in rows]
+        rows = {row for content in contents_listing(db, chunk)
+                for row in db.execute(select + "WHERE m.content = ?", (content,))}
+    return [f"{name}@{number}" for name, number in sorted(rows)]
+
+
+def chunk_names(packed: bytes) -> Iterator[str]:
+    """The hex names of a packed chunk list, in order, one at a time."""
+    for start in range(0, len(packed), NAME_BYTES):
+        yield packed[start:start + NAME_BYTES].hex()
+
+
+def contents_listing(db: sqlite3.Connection, chunk: str) -> list[str]:
+    """The contents whose chunk list names ``chunk`` (a scan: for damage reports)."""
+    name = bytes.fromhex(chunk)
+    found = []
+    # instr finds the name's bytes anywhere; only a match on a name's boundary counts
+    for content, packed in db.execute("SELECT id, chunks FROM contents "
+                                      "WHERE instr(chunks, ?) > 0", (name,)):
+        start = packed.find(name)
+        while start != -1 and start % NAME_BYTES:
+            start = packed.find(name, start + 1)
+        if start != -1:
+            found.append(content)
+    return found
+
+
+def listed_chunks(db: sqlite3.Connection) -> str:
+    """Fills the TEMP table ``listed_chunks (id)`` with every chunk some content lists
+    (one content's list in memory at a time) and returns its name, for queries."""
+    db.execute("CREATE TEMP TABLE IF NOT EXISTS listed_chunks (id TEXT PRIMARY KEY) "
+               "WITHOUT ROWID")
+    db.execute("DELETE FROM temp.listed_chunks")
+    for (packed,) in db.execute("SELECT chunks FROM contents"):
+        db.executemany("INSERT OR IGNORE INTO temp.listed_chunks VALUES (?)",
+                       ((name,) for name in chunk_names(packed)))
+    return "temp.listed_chunks"

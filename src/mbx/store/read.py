@@ -21,7 +21,7 @@ import xxhash
 
 from mbx.archive.writer import StreamingArchiveWriter
 from mbx.progress import Monitor, as_monitor
-from mbx.store.index import VersionRow, connect, resolve
+from mbx.store.index import VersionRow, chunk_names, connect, resolve
 from mbx.store.layout import Layout, StoreError
 from mbx.store.objects import DamagedObject, ObjectPool
 from mbx.store.results import CheckoutResult, GetResult
@@ -55,8 +55,8 @@ def content_pieces(db: sqlite3.Connection, pool: ObjectPool, content: str, size:
     whole = xxhash.xxh3_128()
     total = 0
     previous = None
-    for (name,) in db.execute("SELECT chunk FROM content_chunks WHERE content = ? "
-                              "ORDER BY seq", (content,)):
+    row = db.execute("SELECT chunks FROM contents WHERE id = ?", (content,)).fetchone()
+    for name in chunk_names(row[0] if row else b""):  # no row: the check below says so
         data = pool.read_chunk(name)
         whole.update(data)
         total += len(data)
