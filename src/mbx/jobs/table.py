@@ -158,6 +158,12 @@ def _ddl(prefix: str, key: str) -> list[str]:
     ]
 
 
+#: The PostgreSQL advisory lock (two-key form: "mbx", 1) held while the tables are
+#: created: two workers starting on a new database at once would otherwise both create
+#: them, and one fail (``CREATE TABLE IF NOT EXISTS`` is not safe against a concurrent one).
+SCHEMA_LOCK = (0x6D6278, 1)
+
+
 class JobTable:
     """The job table at ``url``: ``sqlite:PATH`` or ``postgresql://…``.
 
@@ -184,6 +190,8 @@ class JobTable:
             raise JobError(f"the job table is sqlite:PATH or postgresql://…, not {url!r}",
                            code="job-bad-table")
         with self._transaction() as db:
+            if self.dialect == "postgresql":  # CREATE … IF NOT EXISTS races on PostgreSQL
+                db.execute("SELECT pg_advisory_xact_lock(?, ?)", SCHEMA_LOCK)
             for statement in _ddl(prefix, key):
                 db.execute(statement)
 

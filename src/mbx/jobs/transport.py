@@ -36,6 +36,23 @@ def tick() -> None:
     _HANDLERS["tick"]()
 
 
+def _create_tables(url: str, statements: list[str]) -> None:
+    """Huey's PostgreSQL tables, created under the job table's schema lock: Huey's own
+    ``CREATE TABLE IF NOT EXISTS`` fails when two workers start on a new database at once."""
+    import psycopg
+
+    from mbx.jobs.table import SCHEMA_LOCK
+
+    try:
+        with psycopg.connect(url, autocommit=True) as db, db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(%s, %s)", SCHEMA_LOCK)
+            for statement in statements:
+                db.execute(statement)
+    except psycopg.OperationalError as error:
+        raise JobError(f"cannot reach the queue: {str(error).strip()}",
+                       code="job-queue-unreachable") from error
+
+
 class Transport:
     """The Huey instance of a queue URL, with mbx's two tasks registered."""
 
@@ -50,7 +67,8 @@ class Transport:
         elif url.startswith(("redis://", "rediss://", "unix://")):
             self.huey = huey.PriorityRedisHuey(name, url=url, results=False)
         elif url.startswith(("postgresql://", "postgres://")):
-            self.huey = huey.PostgresHuey(name, dsn=url, results=False)
+            self.huey = huey.PostgresHuey(name, dsn=url, results=False, create_tables=False)
+            _create_tables(url, self.huey.storage.ddl)
         else:
             raise JobError(f"the queue is sqlite:PATH, redis://… or postgresql://…, not {url!r}",
                            code="job-bad-queue")
