@@ -60,6 +60,14 @@ def wait_until(condition: Callable[[], object], *, timeout: float, what: str,
         time.sleep(POLL)
 
 
+def close(queue: JobQueue) -> None:
+    """Closes this thread's connections of ``queue`` (a PostgreSQL database with none
+    open is dropped at once)."""
+    queue.table.close()
+    if queue._transport is not None:
+        queue._transport.huey.storage.close()
+
+
 def final(job: Job) -> bool:
     return job.state in FINAL
 
@@ -152,7 +160,7 @@ class Jobs:
             worker.interrupt()
         for worker in self.workers:
             worker.stop()
-        self.queue.table.close()
+        close(self.queue)
 
     def explain(self, job_id: int) -> str:
         job = self.queue.get(job_id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sqlite3
 import tarfile
 import threading
@@ -24,7 +25,7 @@ import pytest
 from lxml import etree
 
 import mbx.store
-from jobsupport import BACKENDS, FAST, SMALL, jobs, wait_until  # noqa: F401 (jobs: fixture)
+from jobsupport import BACKENDS, FAST, SMALL, close, jobs, wait_until  # noqa: F401 (jobs)
 from mbx.errors import MbxError
 from mbx.jobs import KINDS, JobError, JobQueue
 from mbx.restore import restore
@@ -87,6 +88,7 @@ def _store_with_a_dropped_version(store: Path) -> None:
 def test_every_kind_runs_and_records_the_report_its_operation_returns(jobs, tmp_path):
     """verify, synth, transform, store add, store gc, restore and noop as jobs, each
     compared with the same operation run here directly."""
+    worker = jobs.start_worker(concurrency=2)  # it starts while the direct calls run
     mine, theirs = tmp_path / "direct", tmp_path / "job"
     for folder in (mine, theirs):
         folder.mkdir()
@@ -102,7 +104,6 @@ def test_every_kind_runs_and_records_the_report_its_operation_returns(jobs, tmp_
         "noop": {"slept": 0.0},
     }
     gc_before = _store_files(theirs / "gc-store")
-    worker = jobs.start_worker(concurrency=2)
     submitted = {
         "verify": {"path": str(SMALL)},
         "synth": {"out_path": str(theirs / "synth.mbz"), "size": "300K"},
@@ -157,7 +158,7 @@ def test_two_workers_share_twenty_jobs_and_run_each_once(jobs):
     for worker in workers:
         worker.ready()
     # different arguments, or they would be one job
-    ids = [jobs.queue.submit("noop", {"seconds": 0.5 + index / 1000}).job.id
+    ids = [jobs.queue.submit("noop", {"seconds": 0.4 + index / 1000}).job.id
            for index in range(20)]
     done = [jobs.wait(job_id, timeout=60) for job_id in ids]
     for job in done:
@@ -238,16 +239,17 @@ def test_a_job_that_ignores_the_cancel_is_killed_after_the_grace_period(jobs):
 
 @pytest.mark.parametrize("jobs", BACKENDS, indirect=True)
 def test_a_killed_workers_job_is_found_by_its_heartbeat_and_retried_elsewhere(jobs):
-    first = jobs.start_worker()
-    job = jobs.queue.submit("noop", {"seconds": 1.5}).job
+    workers = {worker.pid: worker.ready() for worker in (jobs.start_worker(),
+                                                          jobs.start_worker())}
+    job = jobs.queue.submit("noop", {"seconds": 1.0}).job
     running = jobs.running(job.id)
-    assert running.worker_pid == first.pid
-    second = jobs.start_worker().ready()
+    first = workers.pop(running.worker_pid)
+    (second_pid, _), = workers.items()
     first.kill()
     killed = time.time()
     ended = jobs.wait(job.id, timeout=30)
     assert ended.state == "succeeded", jobs.explain(job.id)
-    assert ended.attempts == 2 and ended.worker_pid == second.pid
+    assert ended.attempts == 2 and ended.worker_pid == second_pid
     assert len(jobs.started_lines(job.id)) == 2
     lost, = [line for line in jobs.queue.log(job.id) if "stopped beating" in line.text]
     assert f"worker {running.worker_host}:{first.pid} stopped beating" in lost.text
@@ -255,17 +257,44 @@ def test_a_killed_workers_job_is_found_by_its_heartbeat_and_retried_elsewhere(jo
     assert lost.at >= killed + FAST["lost_after"] - FAST["heartbeat"] - 0.05
 
 
+def test_a_worker_given_up_for_lost_that_comes_back_changes_nothing(jobs):
+    """Stopped (SIGSTOP) long enough to be taken for lost, then continued while another
+    worker runs the job's second attempt: what it still knew of the first attempt is
+    no longer the job's."""
+    workers = {worker.pid: worker.ready() for worker in (jobs.start_worker(),
+                                                          jobs.start_worker())}
+    job = jobs.queue.submit("noop", {"seconds": 2.0}).job
+    running = jobs.running(job.id)
+    stalled = workers.pop(running.worker_pid)
+    (other_pid, _), = workers.items()
+    os.kill(stalled.pid, signal.SIGSTOP)
+    try:
+        again = jobs.wait(job.id, lambda job: job.state == "running" and job.attempts == 2,
+                          timeout=30, what="its second attempt running")
+    finally:
+        os.kill(stalled.pid, signal.SIGCONT)
+    assert again.worker_pid == other_pid
+    ended = jobs.wait(job.id, timeout=30)
+    assert ended.state == "succeeded" and ended.attempts == 2
+    assert ended.worker_pid == other_pid
+    assert ended.ended - again.started >= 2.0  # the second attempt's whole run
+    texts = [line.text for line in jobs.queue.log(job.id)]
+    assert texts.count("succeeded") == 1, texts
+    assert f"attempt 1 on {running.worker_host} (worker {stalled.pid}) was given up for " \
+           "lost: stopped" in texts
+
+
 def test_a_restore_whose_worker_was_killed_is_not_retried(jobs, big_archive, tmp_path):
     assert KINDS["restore"].retry == "after-rollback"
     target = tmp_path / "site.db"
     restore(SMALL, f"sqlite:{target}")
     before = _row_counts(target)
-    first = jobs.start_worker()
+    workers = {worker.pid: worker.ready() for worker in (jobs.start_worker(),
+                                                          jobs.start_worker())}
     job = jobs.queue.submit("restore", {"archive": str(big_archive),
                                         "into": f"sqlite:{target}"}).job
-    jobs.running(job.id, phase="restoring")
-    jobs.start_worker().ready()
-    first.kill()
+    running = jobs.running(job.id, phase="restoring")
+    workers[running.worker_pid].kill()
     ended = jobs.wait(job.id, timeout=30)
     assert ended.state == "failed", jobs.explain(job.id)
     assert ended.attempts == 1 and ended.error["code"] == "worker-lost"
@@ -315,7 +344,7 @@ def test_a_duplicate_submission_joins_the_queued_or_running_job(jobs):
         try:
             return queue.submit("noop", {"seconds": 1.0})
         finally:
-            queue.table.close()
+            close(queue)
 
     with ThreadPoolExecutor(submitters) as pool:
         results = list(pool.map(submit, range(submitters)))

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from jobsupport import jobs  # noqa: F401 (a fixture)
+from jobsupport import close, jobs  # noqa: F401 (jobs: a fixture)
 from mbx.jobs import JobError, JobQueue
 
 
@@ -146,7 +146,7 @@ def test_two_queues_firing_at_once_fire_a_schedule_once(jobs):
         queue = JobQueue(jobs.settings)
         barrier.wait()
         fired.extend(queue.fire_due(now=schedule.next_due + 1))
-        queue.table.close()
+        close(queue)
 
     threads = [threading.Thread(target=fire) for _ in range(callers)]
     for thread in threads:
