@@ -257,6 +257,20 @@ def test_a_killed_workers_job_is_found_by_its_heartbeat_and_retried_elsewhere(jo
     assert lost.at >= killed + FAST["lost_after"] - FAST["heartbeat"] - 0.05
 
 
+def test_a_cancel_asked_of_a_job_whose_worker_died_is_kept(jobs):
+    """No worker is left to pass the cancel on: the job is found lost and ends cancelled,
+    not retried."""
+    workers = {worker.pid: worker.ready() for worker in (jobs.start_worker(),
+                                                          jobs.start_worker())}
+    job = jobs.queue.submit("noop", {"seconds": 3.0}).job
+    running = jobs.running(job.id)
+    workers[running.worker_pid].kill()
+    assert jobs.queue.cancel(job.id).cancel_requested
+    ended = jobs.wait(job.id, timeout=30)
+    assert ended.state == "cancelled" and ended.attempts == 1, jobs.explain(job.id)
+    assert "worker" in ended.message and len(jobs.started_lines(job.id)) == 1
+
+
 def test_a_worker_given_up_for_lost_that_comes_back_changes_nothing(jobs):
     """Stopped (SIGSTOP) long enough to be taken for lost, then continued while another
     worker runs the job's second attempt: what it still knew of the first attempt is

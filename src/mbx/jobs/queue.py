@@ -250,16 +250,26 @@ class JobQueue:
     # -- lost workers -------------------------------------------------------------------
 
     def reap(self, now: float | None = None) -> list[int]:
-        """Running jobs whose worker stopped beating: retried where safe, else failed."""
+        """Running jobs whose worker stopped beating: retried where safe, else failed
+        (cancelled, if a cancel was asked of them)."""
         now = time.time() if now is None else now
         cutoff = now - self.settings.lost_after
         found = []
-        for job in self.table.select("state = 'running' AND heartbeat < ?", (cutoff,)):
-            error = {"code": "worker-lost",
-                     "message": f"worker {job.worker_host}:{job.worker_pid} stopped beating "
-                                f"{now - (job.heartbeat or now):.0f} s ago"}
+        lost = "state = 'running' AND heartbeat < ?"
+        for job in self.table.select(lost, (cutoff,)):
+            worker = (f"worker {job.worker_host}:{job.worker_pid} stopped beating "
+                      f"{now - (job.heartbeat or now):.0f} s ago")
+            if job.cancel_requested:  # no one is left to pass the cancel on: it holds
+                message = f"cancelled ({worker}, before passing the cancel on)"
+                if self.table.update(job.id, where=lost, params=(cutoff,), state="cancelled",
+                                     ended=now, message=message):
+                    self.table.log(job.id, message, "warning")
+                    self.ended(job.id)
+                    found.append(job.id)
+                continue
+            error = {"code": "worker-lost", "message": worker}
             if self.settle_failure(job, error, retryable=kind_of(job.kind).retry == "safe",
-                                   where="state = 'running' AND heartbeat < ?", params=(cutoff,)):
+                                   where=lost, params=(cutoff,)):
                 found.append(job.id)
         return found
 
