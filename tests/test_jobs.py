@@ -398,6 +398,8 @@ def test_a_failing_job_is_retried_with_back_off_then_fails(jobs, tmp_path):
     starts = [line.at for line in log if " started on " in line.text]
     retries = [line.at for line in log if "; retry in " in line.text]
     assert len(starts) == 3 and len(retries) == 2
+    assert [line.text.rpartition("; ")[2] for line in log if "; retry in " in line.text] == \
+        [f"retry in {FAST['retry_delay']:g} s", f"retry in {FAST['retry_delay'] * 2:g} s"]
     for attempt, (gave_up, next_start) in enumerate(zip(retries, starts[1:]), start=1):
         assert next_start - gave_up >= FAST["retry_delay"] * 2 ** (attempt - 1) - 0.01
 

@@ -86,7 +86,11 @@ class JobQueue:
             return Submitted(job, True)
         self.table.log(job_id, f"submitted by {job.submitted_by}@{job.submitted_host}")
         if after is not None:
-            self._release_after(after)
+            # it may have ended since it was looked at above, its dependents settled
+            # before this one existed: settle this one as its end says
+            state = self.table.get(after).state
+            if state in FINAL:
+                self.settle_dependents(after, succeeded=state == "succeeded")
         else:
             self.dispatch(job)
         return Submitted(self.table.get(job_id), False)
@@ -281,7 +285,7 @@ class JobQueue:
         if retryable and job.attempts < job.max_attempts:
             delay = self.settings.retry_delay * 2 ** max(job.attempts - 1, 0)
             message = (f"attempt {job.attempts} failed ({error['message']}); retry in "
-                       f"{delay:.0f} s")
+                       f"{delay:g} s")
             if not self.table.update(job.id, where=where, params=params, state="queued",
                                      run_at=now + delay, error=error, message=message,
                                      cancel_requested=False):
