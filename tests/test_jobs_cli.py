@@ -88,9 +88,20 @@ def test_watch_says_how_a_job_ended_and_cancel_and_retry_change_it(jobs):
         assert len(refused.stderr.splitlines()) == 1
 
 
-def test_cancel_before_it_starts(jobs):
-    job = mbx_json(jobs, "jobs", "submit", "noop", "--seconds", "0.3")["id"]
-    assert mbx_json(jobs, "jobs", "cancel", str(job))["state"] == "cancelled"
+def test_cancel_before_it_starts(jobs, tmp_path):
+    told = tmp_path / "told"
+    submitted = mbx_json(jobs, "jobs", "submit", "noop", "--seconds", "0.3", "--at",
+                         "2031-06-12T02:00", "--notify-email", "ops@example.org",
+                         "--on-done", f'echo "$MBX_JOB_STATE" > {told}', "--notify-on",
+                         "failure")
+    job = submitted["id"]
+    assert submitted["run_at"] == datetime.datetime(2031, 6, 12, 2, 0).timestamp()
+    assert submitted["notify"] == {"email": ["ops@example.org"], "on": "failure",
+                                   "command": f'echo "$MBX_JOB_STATE" > {told}'}
+    # (the e-mail goes nowhere: no server listens on port 9 of the loopback)
+    assert mbx_json(jobs, "jobs", "cancel", str(job), smtp="127.0.0.1:9")["state"] == \
+        "cancelled"
+    assert told.read_text() == "cancelled\n"  # the cancel told, as the job asked
     jobs.start_worker()
     later = mbx_json(jobs, "jobs", "submit", "noop", "--seconds", "0.1")["id"]
     assert jobs.wait(later).state == "succeeded"  # the worker has seen the first message
