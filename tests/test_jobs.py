@@ -25,7 +25,7 @@ import pytest
 from lxml import etree
 
 import mbx.store
-from jobsupport import BACKENDS, FAST, SMALL, close, jobs, wait_until  # noqa: F401 (jobs)
+from jobsupport import BACKENDS, FAST, SMALL, close, wait_until
 from mbx.errors import MbxError
 from mbx.jobs import KINDS, JobError, JobQueue
 from mbx.restore import restore

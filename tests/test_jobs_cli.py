@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from jobsupport import SMALL, jobs  # noqa: F401 (jobs: a fixture)
+from jobsupport import SMALL
 
 
 def mbx(jobs, *args: str, **overrides) -> subprocess.CompletedProcess:

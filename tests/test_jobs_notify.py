@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from jobsupport import jobs, wait_until  # noqa: F401 (jobs: a fixture)
+from jobsupport import wait_until
 
 
 def _free_port() -> int:

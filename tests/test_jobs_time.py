@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from jobsupport import close, jobs  # noqa: F401 (jobs: a fixture)
+from jobsupport import close
 from mbx.jobs import JobError, JobQueue
 
 

@@ -64,6 +64,11 @@ class Worker:
         """Runs until SIGINT or SIGTERM: Huey's consumer, and the lost-job watch."""
         watch = threading.Thread(target=self._watch, name="mbx-lost-jobs", daemon=True)
         watch.start()
+        # the fork server imports the operations while the consumer starts, not when the
+        # first job comes (half a second, on the first job of every worker otherwise)
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
         try:
             self.queue.transport.serve(concurrency=self.concurrency, run=self.run,
                                        tick=self.tick)
