@@ -345,6 +345,18 @@ def test_jobs_after_a_failed_one_are_cancelled(jobs):
     assert refused.value.code == "job-bad-after"
 
 
+# -- priority -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("jobs", BACKENDS, indirect=True)
+def test_a_higher_priority_starts_first(jobs):
+    ids = {priority: jobs.queue.submit("noop", {"seconds": 0.1 + priority / 100},
+                                       priority=priority).job.id for priority in (0, 5, 1, 9)}
+    jobs.start_worker()  # one at a time, all four waiting
+    done = {priority: jobs.wait(job_id) for priority, job_id in ids.items()}
+    by_start = sorted(done, key=lambda priority: done[priority].started)
+    assert by_start == [9, 5, 1, 0]
+
+
 # -- duplicates -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("jobs", BACKENDS, indirect=True)
