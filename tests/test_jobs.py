@@ -228,7 +228,6 @@ def test_a_job_that_ignores_the_cancel_is_killed_after_the_grace_period(jobs):
     assert stopped.state == cooperated.state == "cancelled"
     grace = FAST["grace"]
     assert grace <= stopped.ended - asked[stubborn.id] < 10
-    assert cooperated.ended - asked[willing.id] < grace + FAST["heartbeat"] * 3
     assert any(line.text.startswith("killed: still running") for line in
                jobs.queue.log(stubborn.id))
     assert not any(line.text.startswith("killed") for line in jobs.queue.log(willing.id))
@@ -246,7 +245,7 @@ def test_a_killed_workers_job_is_found_by_its_heartbeat_and_retried_elsewhere(jo
     first = workers.pop(running.worker_pid)
     (second_pid, _), = workers.items()
     first.kill()
-    killed = time.time()
+    last_beat = jobs.queue.get(job.id).heartbeat  # its last: the worker is gone
     ended = jobs.wait(job.id, timeout=30)
     assert ended.state == "succeeded", jobs.explain(job.id)
     assert ended.attempts == 2 and ended.worker_pid == second_pid
@@ -254,7 +253,7 @@ def test_a_killed_workers_job_is_found_by_its_heartbeat_and_retried_elsewhere(jo
     lost, = [line for line in jobs.queue.log(job.id) if "stopped beating" in line.text]
     assert f"worker {running.worker_host}:{first.pid} stopped beating" in lost.text
     # found by the heartbeat going stale, not sooner
-    assert lost.at >= killed + FAST["lost_after"] - FAST["heartbeat"] - 0.05
+    assert lost.at > last_beat + FAST["lost_after"]
 
 
 def test_a_cancel_asked_of_a_job_whose_worker_died_is_kept(jobs):
