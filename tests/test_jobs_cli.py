@@ -114,7 +114,11 @@ def test_pause_resume_and_the_window(jobs):
     assert mbx_json(jobs, "jobs", "pause") == {"paused": True, "window": None}
     jobs.start_worker()
     job = mbx_json(jobs, "jobs", "submit", "noop", "--seconds", "0.1")["id"]
-    assert jobs.wait(job, lambda job: job.held == "paused", what="held by the pause")
+    dropped = mbx_json(jobs, "jobs", "submit", "noop", "--seconds", "0.2")["id"]
+    for held in (job, dropped):
+        assert jobs.wait(held, lambda job: job.held == "paused", what="held by the pause")
+    assert mbx_json(jobs, "jobs", "cancel", str(dropped))["held"] is None
+    assert "cancelled " in mbx(jobs, "jobs", "ls", "--state", "cancelled").stdout  # no '*'
     now = datetime.datetime.now()
     opening = (now + datetime.timedelta(hours=3)).replace(second=0, microsecond=0)
     window = f"{opening:%H:%M}-{opening + datetime.timedelta(minutes=30):%H:%M}"

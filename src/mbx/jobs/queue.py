@@ -134,7 +134,7 @@ class JobQueue:
             raise JobError(f"job {job_id} already {job.state}", code="job-ended")
         now = time.time()
         if self.table.update(job_id, where="state = 'queued'", state="cancelled", ended=now,
-                             message="cancelled before it started"):
+                             held=None, message="cancelled before it started"):
             self.table.log(job_id, "cancelled before it started")
             self.ended(job_id)
         elif self.table.update(job_id, where="state = 'running'", cancel_requested=True):
