@@ -56,6 +56,21 @@ def test_submit_ls_show_and_watch(jobs):
     assert "state:     succeeded" in text and "report:" in text and "attempt 1 started" in text
 
 
+def test_submit_takes_the_arguments_of_the_command_of_that_name(jobs, tmp_path):
+    store = tmp_path / "store"
+    added = mbx_json(jobs, "jobs", "submit", "store", "add", str(store), str(SMALL),
+                     "--tag", "term1")
+    assert (added["kind"], added["args"]["store"], added["args"]["archive"],
+            added["args"]["tags"]) == ("store-add", str(store), str(SMALL), ["term1"])
+    assert mbx_json(jobs, "jobs", "submit", "store", "gc", str(store))["kind"] == "store-gc"
+    anonymised = mbx_json(jobs, "jobs", "submit", "anonymise", str(SMALL),
+                          str(tmp_path / "anon.mbz"), "--key", "secret")
+    assert anonymised["kind"] == "transform"
+    assert anonymised["args"]["anonymise"]["key"] == "***"  # shown masked, kept whole
+    assert jobs.queue.get(anonymised["id"]).args["anonymise"]["key"] == "secret"
+    assert "secret" not in mbx(jobs, "jobs", "show", str(anonymised["id"])).stdout
+
+
 def test_watch_says_how_a_job_ended_and_cancel_and_retry_change_it(jobs):
     one_try = {"max_attempts": 1}
     jobs.start_worker(concurrency=2)
