@@ -1,5 +1,5 @@
-"""Shared fixtures: both parser engines, the real-backup corpus, PostgreSQL, and the
-build check."""
+"""Shared fixtures: both parser engines, the real-backup corpus, PostgreSQL, Redis, a job
+queue of each test's own, and the build check."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 
 import mbx
 import mbx.xml._core as core
+from jobsupport import jobs  # noqa: F401 (a fixture, see jobsupport.py)
 from postgres import postgres_server, postgres_url  # noqa: F401 (fixtures, see postgres.py)
+from redis_fixture import redis_server, redis_url  # noqa: F401 (fixtures, see redis_fixture.py)
 
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real"
 

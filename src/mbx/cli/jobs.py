@@ -10,7 +10,9 @@ runs), so a job and a command can never mean different things.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import io
 import sys
 import time
 
@@ -143,11 +145,8 @@ def _request(args) -> tuple[str, dict, dict | None]:
         parser.add_argument("--seconds", type=float, default=0.0)
         parser.add_argument("--fail")
         parser.add_argument("--ignore-cancel", action="store_true")
-        try:
-            arguments = vars(parser.parse_args(rest))
-        except SystemExit:
-            raise _UsageError("noop takes --seconds S, --fail MESSAGE, --ignore-cancel") \
-                from None
+        arguments = vars(_parse(parser, rest, "noop takes --seconds S, --fail MESSAGE, "
+                                              "--ignore-cancel"))
     else:
         if kind in TRANSFORM_COMMANDS:
             command, kind = [kind], "transform"
@@ -156,10 +155,8 @@ def _request(args) -> tuple[str, dict, dict | None]:
         else:
             raise _UsageError(f"no job kind {kind!r}: verify, synth, transform, restore, "
                               "store add, store gc, noop")
-        try:
-            parsed = build_parser().parse_args(command + rest)
-        except SystemExit as stop:
-            raise _UsageError(f"the arguments of {' '.join(command)} are not right") from stop
+        parsed = _parse(build_parser(), command + rest,
+                        f"the arguments of {' '.join(command)} are not right")
         parsed.quiet, parsed.debug = True, False
         try:
             arguments = commands.ARGUMENTS[kind](parsed)
@@ -170,6 +167,22 @@ def _request(args) -> tuple[str, dict, dict | None]:
     if notify:
         notify["on"] = args.notify_on
     return kind, arguments, notify or None
+
+
+def _parse(parser: argparse.ArgumentParser, words: list[str], problem: str, *,
+           known: bool = False):
+    """``parser``'s reading of ``words``; else a usage error of one line, ``problem`` and
+    argparse's reason (argparse's own usage text, on stderr, would bury it)."""
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            return parser.parse_known_args(words) if known else parser.parse_args(words)
+    except SystemExit as stop:
+        if not stop.code:  # --help: printed, and done
+            raise
+        lines = said.getvalue().strip().splitlines()
+        reason = lines[-1].partition(": error: ")[2] if lines else ""
+        raise _UsageError(problem + (f": {reason}" if reason else "")) from None
 
 
 def _own_flags(args, words: list[str]) -> list[str]:
@@ -186,10 +199,7 @@ def _own_flags(args, words: list[str]) -> list[str]:
     parser.add_argument("--json", dest="output", action="store_const", const="json")
     parser.add_argument("--table")
     parser.add_argument("--queue")
-    try:
-        found, rest = parser.parse_known_args(words)
-    except SystemExit:
-        raise _UsageError("a flag of jobs submit lacks its value") from None
+    found, rest = _parse(parser, words, "a flag of jobs submit lacks its value", known=True)
     for name, value in vars(found).items():
         if value is None or not hasattr(args, name):
             continue

@@ -86,7 +86,11 @@ class JobQueue:
             return Submitted(job, True)
         self.table.log(job_id, f"submitted by {job.submitted_by}@{job.submitted_host}")
         if after is not None:
-            self._release_after(after)
+            # it may have ended since it was looked at above, its dependents settled
+            # before this one existed: settle this one as its end says
+            state = self.table.get(after).state
+            if state in FINAL:
+                self.settle_dependents(after, succeeded=state == "succeeded")
         else:
             self.dispatch(job)
         return Submitted(self.table.get(job_id), False)
@@ -130,7 +134,7 @@ class JobQueue:
             raise JobError(f"job {job_id} already {job.state}", code="job-ended")
         now = time.time()
         if self.table.update(job_id, where="state = 'queued'", state="cancelled", ended=now,
-                             message="cancelled before it started"):
+                             held=None, message="cancelled before it started"):
             self.table.log(job_id, "cancelled before it started")
             self.ended(job_id)
         elif self.table.update(job_id, where="state = 'running'", cancel_requested=True):
@@ -257,16 +261,26 @@ class JobQueue:
     # -- lost workers -------------------------------------------------------------------
 
     def reap(self, now: float | None = None) -> list[int]:
-        """Running jobs whose worker stopped beating: retried where safe, else failed."""
+        """Running jobs whose worker stopped beating: retried where safe, else failed
+        (cancelled, if a cancel was asked of them)."""
         now = time.time() if now is None else now
         cutoff = now - self.settings.lost_after
         found = []
-        for job in self.table.select("state = 'running' AND heartbeat < ?", (cutoff,)):
-            error = {"code": "worker-lost",
-                     "message": f"worker {job.worker_host}:{job.worker_pid} stopped beating "
-                                f"{now - (job.heartbeat or now):.0f} s ago"}
+        lost = "state = 'running' AND heartbeat < ?"
+        for job in self.table.select(lost, (cutoff,)):
+            worker = (f"worker {job.worker_host}:{job.worker_pid} stopped beating "
+                      f"{now - (job.heartbeat or now):.0f} s ago")
+            if job.cancel_requested:  # no one is left to pass the cancel on: it holds
+                message = f"cancelled ({worker}, before passing the cancel on)"
+                if self.table.update(job.id, where=lost, params=(cutoff,), state="cancelled",
+                                     ended=now, message=message):
+                    self.table.log(job.id, message, "warning")
+                    self.ended(job.id)
+                    found.append(job.id)
+                continue
+            error = {"code": "worker-lost", "message": worker}
             if self.settle_failure(job, error, retryable=kind_of(job.kind).retry == "safe",
-                                   where="state = 'running' AND heartbeat < ?", params=(cutoff,)):
+                                   where=lost, params=(cutoff,)):
                 found.append(job.id)
         return found
 
@@ -278,7 +292,7 @@ class JobQueue:
         if retryable and job.attempts < job.max_attempts:
             delay = self.settings.retry_delay * 2 ** max(job.attempts - 1, 0)
             message = (f"attempt {job.attempts} failed ({error['message']}); retry in "
-                       f"{delay:.0f} s")
+                       f"{delay:g} s")
             if not self.table.update(job.id, where=where, params=params, state="queued",
                                      run_at=now + delay, error=error, message=message,
                                      cancel_requested=False):

@@ -158,8 +158,10 @@ def _ddl(prefix: str, key: str) -> list[str]:
     ]
 
 
-#: the advisory lock PostgreSQL holds while the tables are created ("mbxjobs" in ASCII)
-_DDL_LOCK = 0x6D62786A6F6273
+#: The PostgreSQL advisory lock (two-key form: "mbx", 1) held while the tables are
+#: created: two workers starting on a new database at once would otherwise both create
+#: them, and one fail (``CREATE TABLE IF NOT EXISTS`` is not safe against a concurrent one).
+SCHEMA_LOCK = (0x6D6278, 1)
 
 
 class JobTable:
@@ -188,8 +190,8 @@ class JobTable:
             raise JobError(f"the job table is sqlite:PATH or postgresql://…, not {url!r}",
                            code="job-bad-table")
         with self._transaction() as db:
-            if self.dialect == "postgresql":  # two workers starting at once: one creates
-                db.execute("SELECT pg_advisory_xact_lock(?)", (_DDL_LOCK,))
+            if self.dialect == "postgresql":  # CREATE … IF NOT EXISTS races on PostgreSQL
+                db.execute("SELECT pg_advisory_xact_lock(?, ?)", SCHEMA_LOCK)
             for statement in _ddl(prefix, key):
                 db.execute(statement)
 

@@ -16,7 +16,6 @@ that is no longer queued is dropped.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 
 from mbx.jobs.table import JobError
@@ -37,20 +36,21 @@ def tick() -> None:
     _HANDLERS["tick"]()
 
 
-def _postgres_huey(name: str, url: str):
-    """PostgresHuey, whose tables Huey creates with CREATE TABLE IF NOT EXISTS: two
-    processes doing so at the same moment can collide in PostgreSQL's catalogue, and
-    the second try finds them made."""
-    import huey
+def _create_tables(url: str, statements: list[str]) -> None:
+    """Huey's PostgreSQL tables, created under the job table's schema lock: Huey's own
+    ``CREATE TABLE IF NOT EXISTS`` fails when two workers start on a new database at once."""
     import psycopg
 
-    for attempt in range(5):
-        try:
-            return huey.PostgresHuey(name, dsn=url, results=False)
-        except psycopg.errors.UniqueViolation:
-            if attempt == 4:
-                raise
-            time.sleep(0.1 * (attempt + 1))
+    from mbx.jobs.table import SCHEMA_LOCK
+
+    try:
+        with psycopg.connect(url, autocommit=True) as db, db.transaction():
+            db.execute("SELECT pg_advisory_xact_lock(%s, %s)", SCHEMA_LOCK)
+            for statement in statements:
+                db.execute(statement)
+    except psycopg.OperationalError as error:
+        raise JobError(f"cannot reach the queue: {str(error).strip()}",
+                       code="job-queue-unreachable") from error
 
 
 class Transport:
@@ -72,7 +72,8 @@ class Transport:
                                "'mbx[redis]'", code="job-bad-queue") from None
             self.huey = huey.PriorityRedisHuey(name, url=url, results=False)
         elif url.startswith(("postgresql://", "postgres://")):
-            self.huey = _postgres_huey(name, url)
+            self.huey = huey.PostgresHuey(name, dsn=url, results=False, create_tables=False)
+            _create_tables(url, self.huey.storage.ddl)
         else:
             raise JobError(f"the queue is sqlite:PATH, redis://… or postgresql://…, not {url!r}",
                            code="job-bad-queue")

@@ -17,7 +17,10 @@ For each message, :meth:`Worker.run`:
 
 Lost workers: a thread of every worker marks running jobs whose heartbeat is
 older than ``lost_after`` (their worker was killed, or its machine lost) and
-retries them where that is safe. Huey's periodic ``tick`` fires schedules.
+retries them where that is safe. A worker that was only stalled and comes back finds
+the job no longer its attempt's (every write of its supervisor names the attempt):
+it stops the job's process and records nothing. Huey's periodic ``tick`` fires
+schedules.
 """
 
 from __future__ import annotations
@@ -61,6 +64,11 @@ class Worker:
         """Runs until SIGINT or SIGTERM: Huey's consumer, and the lost-job watch."""
         watch = threading.Thread(target=self._watch, name="mbx-lost-jobs", daemon=True)
         watch.start()
+        # the fork server imports the operations while the consumer starts, not when the
+        # first job comes (half a second, on the first job of every worker otherwise)
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
         try:
             self.queue.transport.serve(concurrency=self.concurrency, run=self.run,
                                        tick=self.tick)
@@ -136,6 +144,7 @@ class Worker:
         events_in.close()
         outcome, progress = None, None
         beat = cancel_sent = None
+        mine = "state = 'running' AND attempts = ?", (job.attempts,)  # this attempt's row
         try:
             while True:
                 try:
@@ -153,11 +162,19 @@ class Worker:
                     fields = {"heartbeat": time.time()}
                     if progress is not None:
                         fields["progress"] = progress
-                    table.update(job.id, where="state = 'running'", **fields)
-                    if cancel_sent is None and table.get(job.id).cancel_requested:
+                    ours = table.update(job.id, where=mine[0], params=mine[1], **fields)
+                    if cancel_sent is None and not ours:
+                        # taken for lost (this worker stalled) and settled or retried
+                        # elsewhere: this attempt stops, and rolls back what it did
+                        cancel_sent = now
+                        table.log(job.id, f"attempt {job.attempts} on {self.host} (worker "
+                                          f"{os.getpid()}) was given up for lost: stopped",
+                                  "warning")
+                        _tell(control_in, "cancel")
+                    elif cancel_sent is None and table.get(job.id).cancel_requested:
                         cancel_sent = now
                         table.log(job.id, "cancel passed on to the job")
-                        control_in.send("cancel")
+                        _tell(control_in, "cancel")
                 if cancel_sent is not None and now - cancel_sent > settings.grace \
                         and process.is_alive():
                     table.log(job.id, f"killed: still running {settings.grace:g} s after "
@@ -167,20 +184,25 @@ class Worker:
             process.join()
             control_in.close()
             events_out.close()
-        self._settle(table.get(job.id), outcome, progress, process.exitcode,
-                     cancelled=cancel_sent is not None)
+        self._settle(job, outcome, progress, process.exitcode, cancelled=cancel_sent is not None)
 
     def _settle(self, job, outcome, progress, exitcode, *, cancelled: bool) -> None:
+        """Records how attempt ``job.attempts`` of ``job`` (as claimed) ended, unless the
+        job has moved on meanwhile (this worker was taken for lost and the job retried
+        elsewhere, say): then it is no longer this attempt's to record."""
         queue, table, now = self.queue, self.queue.table, time.time()
+        mine = {"where": "state = 'running' AND attempts = ?", "params": (job.attempts,)}
         if outcome is not None and outcome[0] == "done":
-            table.update(job.id, where="state = 'running'", state="succeeded", ended=now,
-                         result=outcome[1], error=None, message="succeeded",
-                         progress=_finished(progress))
+            if not table.update(job.id, **mine, state="succeeded", ended=now,
+                                result=outcome[1], error=None, message="succeeded",
+                                progress=_finished(progress)):
+                return
             table.log(job.id, "succeeded")
         elif cancelled or (outcome is not None and outcome[0] == "cancelled"):
             where = outcome[1] if outcome is not None else progress
-            table.update(job.id, where="state = 'running'", state="cancelled", ended=now,
-                         progress=where, message="cancelled" + _stood(where))
+            if not table.update(job.id, **mine, state="cancelled", ended=now,
+                                progress=where, message="cancelled" + _stood(where)):
+                return
             table.log(job.id, "cancelled" + _stood(where) + ("" if outcome else
                                                            ", killed after the grace period"))
         else:
@@ -191,11 +213,19 @@ class Worker:
                          "message": f"the job's process ended with exit code {exitcode}"}
                 retryable = kind_of(job.kind).retry == "safe"
             if progress is not None:
-                table.update(job.id, progress=progress)
+                table.update(job.id, **mine, progress=progress)
             retryable = retryable and kind_of(job.kind).retry != "never"
-            queue.settle_failure(job, error, retryable=retryable)
+            queue.settle_failure(job, error, retryable=retryable, **mine)
             return
         queue.ended(job.id)
+
+
+def _tell(control, message: str) -> None:
+    """Sends ``message`` to a job's process, unless it has just ended (its end closed)."""
+    try:
+        control.send(message)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
 
 
 def _finished(progress):
