@@ -36,22 +36,6 @@ def tick() -> None:
     _HANDLERS["tick"]()
 
 
-def _sqlite_storage():
-    """SqliteHuey's storage, with commits as durable as the job table's: WAL with
-    ``synchronous=NORMAL`` (consistent after any crash; a power cut may lose the last
-    commits, as it may the table's) rather than SQLite's default FULL: an fsync for
-    every message sent, taken or acknowledged, most of what a submission cost."""
-    from huey.storage import SqliteStorage
-
-    class Storage(SqliteStorage):
-        def _create_connection(self):
-            connection = super()._create_connection()
-            connection.execute("PRAGMA synchronous=NORMAL")
-            return connection
-
-    return Storage
-
-
 class Transport:
     """The Huey instance of a queue URL, with mbx's two tasks registered."""
 
@@ -95,3 +79,19 @@ class Transport:
                             periodic=True, initial_delay=0.05, max_delay=0.5,
                             check_worker_health=True)
         consumer.run()
+
+
+def _sqlite_storage():
+    """SqliteHuey's storage, with commits as durable as the job table's: WAL with
+    ``synchronous=NORMAL`` (consistent after any crash; a power cut may lose the last
+    commits, as it may the table's) rather than SQLite's default FULL: an fsync for
+    every message sent, taken or acknowledged, most of what a submission cost."""
+    from huey.storage import SqliteStorage
+
+    class Storage(SqliteStorage):
+        def _create_connection(self):
+            connection = super()._create_connection()
+            connection.execute("PRAGMA synchronous=NORMAL")
+            return connection
+
+    return Storage
