@@ -16,6 +16,13 @@ From Python::
     queue.get(verified.job.id).state                     # queued, running, succeeded, ...
     Worker(queue.settings, concurrency=2).serve()        # what ``mbx worker`` runs
 
+A script that serves a worker must do so under ``if __name__ == "__main__":``.
+Each job's process starts from a fork server and first runs the script's top
+level again, as multiprocessing does with every start method but fork:
+unguarded, that serves a second worker inside the job's process, which takes
+other jobs and strands them as running; guarded, it costs the script's imports
+once a job. ``mbx worker`` (a package's ``__main__``) is spared both.
+
 The states: ``queued`` (waiting; ``held`` says why when it is held back:
 ``after``, ``paused``, ``window``), ``running``, and the final ``succeeded``,
 ``failed`` and ``cancelled``.
