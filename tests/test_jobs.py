@@ -27,7 +27,7 @@ from lxml import etree
 import mbx.store
 from jobsupport import BACKENDS, FAST, SMALL, close, wait_until
 from mbx.errors import MbxError
-from mbx.jobs import KINDS, JobError, JobQueue
+from mbx.jobs import KINDS, JobError, JobQueue, JobSettings
 from mbx.restore import restore
 from mbx.synth import synthesize
 from mbx.transform import transform
@@ -419,3 +419,34 @@ def test_a_failing_job_is_retried_with_back_off_then_fails(jobs, tmp_path):
     assert refusal.error["code"] == direct.value.code
     assert not any("retry in" in line.text for line in jobs.queue.log(refused.id))
 
+
+
+def test_a_cancel_asked_as_an_attempt_fails_ends_the_job_cancelled_not_retried(tmp_path):
+    """The cancel reached the table between two of the supervisor's heartbeats, and the
+    attempt then failed: the retry must not clear the cancel and run the job again."""
+    queue = JobQueue(JobSettings(home=str(tmp_path), **FAST))
+    try:
+        job = queue.submit("noop", {"seconds": 5}).job
+        assert queue.table.update(job.id, state="running", attempts=1)
+        queue.cancel(job.id)
+        running = queue.get(job.id)
+        assert running.state == "running" and running.cancel_requested
+        assert queue.settle_failure(running, {"code": "job-died", "message": "exit 1"},
+                                    retryable=True)
+        ended = queue.get(job.id)
+        assert ended.state == "cancelled" and ended.attempts == 1 and ended.ended is not None
+        assert not queue.ls(states=("queued",))
+    finally:
+        close(queue)
+
+
+def test_a_restore_submitted_without_a_target_names_the_default_in_the_submitters_folder(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    queue = JobQueue(JobSettings(home=str(tmp_path / "home"), **FAST))
+    try:
+        job = queue.submit("restore", {"archive": "course.mbz"}).job
+        assert job.args["into"] == f"sqlite:{tmp_path / 'mbx-restore.db'}"
+        assert job.args["archive"] == str(tmp_path / "course.mbz")
+    finally:
+        close(queue)

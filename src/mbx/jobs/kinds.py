@@ -129,6 +129,8 @@ def checked_args(kind_name: str, args: dict[str, Any]) -> dict[str, Any]:
         value = holder.get(last) if isinstance(holder, dict) else None
         if isinstance(value, str) and "://" not in value and not value.startswith("sqlite:"):
             holder[last] = os.path.abspath(os.path.expanduser(value))
+    if kind_name == "restore" and args.get("into") is None:  # the default, named here
+        args["into"] = parameters["into"].default                # (the worker's folder differs)
     target = args.get("into")
     if kind_name == "restore" and isinstance(target, str) and target.startswith("sqlite:"):
         args["into"] = "sqlite:" + os.path.abspath(target.removeprefix("sqlite:"))

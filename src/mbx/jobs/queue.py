@@ -293,12 +293,21 @@ class JobQueue:
             delay = self.settings.retry_delay * 2 ** max(job.attempts - 1, 0)
             message = (f"attempt {job.attempts} failed ({error['message']}); retry in "
                        f"{delay:g} s")
-            if not self.table.update(job.id, where=where, params=params, state="queued",
-                                     run_at=now + delay, error=error, message=message,
-                                     cancel_requested=False):
+            if self.table.update(job.id, where=f"({where}) AND cancel_requested = 0",
+                                 params=params, state="queued", run_at=now + delay,
+                                 error=error, message=message):
+                self.table.log(job.id, message, "warning")
+                self.dispatch(self.table.get(job.id))
+                return True
+            if not self.table.get(job.id).cancel_requested:
+                return False  # changed meanwhile
+            # a cancel was asked of it: it ends cancelled, it is not tried again
+            if not self.table.update(job.id, where=where, params=params, state="cancelled",
+                                     ended=now, error=error,
+                                     message=f"cancelled (its attempt failed: {error['message']})"):
                 return False
-            self.table.log(job.id, message, "warning")
-            self.dispatch(self.table.get(job.id))
+            self.table.log(job.id, "cancelled: a cancel was asked, and its attempt failed")
+            self.ended(job.id)
             return True
         if not self.table.update(job.id, where=where, params=params, state="failed", ended=now,
                                  error=error, message=error["message"]):

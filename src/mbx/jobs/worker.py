@@ -129,7 +129,8 @@ class Worker:
                         run_at=opening):
             table.log(job_id, f"held: outside the window {window}, until "
                               f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(opening))}")
-            self.queue.transport.enqueue(job_id, delay=opening - now)
+            self.queue.transport.enqueue(job_id, delay=opening - now,
+                                         priority=table.get(job_id).priority)
         return True
 
     def _supervise(self, job) -> None:
