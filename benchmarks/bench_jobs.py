@@ -412,7 +412,12 @@ def main(argv=None) -> int:
                      args.idle_samples, max(args.repeats, 1))
     if args.json:
         print(json.dumps(result))
-        return 0
+    else:
+        print_table(result)
+    return 0
+
+
+def print_table(result: dict) -> None:
     jobs = result["jobs"]
     print(f"{jobs} no-op jobs. In a loop in this process: {result['loop_s']} s "
           f"({result['loop_ms_per_job']} ms a job); in a process each from a fork server "
@@ -438,7 +443,6 @@ def main(argv=None) -> int:
           f"{IDLE_S:g} s, to its end; RSS: peak of the worker, fs: of its fork server")
     for note in result["notes"]:
         print(note)
-    return 0
 
 
 def test_jobs_benchmark(benchmark):
