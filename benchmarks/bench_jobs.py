@@ -26,15 +26,18 @@ run:
     submission to the last job's end (jobs/s);
   - idle latency: one job submitted to a worker left idle for :data:`IDLE_S`, to its
     end (``--idle-samples`` times): what a polling consumer's back-off adds;
-  - the overhead per job: (end-to-end time - loop time) / jobs, against both loops;
+  - the overhead per job: (end-to-end time - loop time) / jobs, against both loops
+    (the fork loop two at a time shares one fork server, where two workers have one
+    each: ``2x1`` may beat it);
   - peak RSS (``VmHWM``) of the worker and of its fork server, the parent of
     every job's process.
 
 The workers run with the default settings (heartbeat 1 s: a no-op job's one
-heartbeat is the one at its start). Run::
+heartbeat is the one at its start). The figures move by a third from run to run on a
+shared machine: ``--repeats`` keeps the best. Run::
 
     python benchmarks/bench_jobs.py                       # 1,000 jobs
-    python benchmarks/bench_jobs.py --jobs 100 --json     # CI size
+    python benchmarks/bench_jobs.py --jobs 100 --idle-samples 1 --json     # CI size
     python benchmarks/bench_jobs.py --queues sqlite --concurrency 1 --processes 0 --repeats 3
 
 or under pytest-benchmark (``pytest benchmarks/bench_jobs.py``; ``--jobs`` from
