@@ -39,22 +39,11 @@ from pathlib import Path
 from mbx.archive.index import INDEX_HEADER
 from mbx.units import parse_size
 from synth_samples import course_archive
-from tables import print_runs
+from tables import print_runs, vm_hwm_kib
 
 CHUNK = 1 << 20
 #: tries of each quick command (ls -l, start-up) per repeat, the best kept
 QUICK_REPEATS = 10
-
-
-def _vm_hwm_kib(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
 
 
 def run_timed(command: list[str], *, poll_rss: bool = False) -> dict:
@@ -66,7 +55,7 @@ def run_timed(command: list[str], *, poll_rss: bool = False) -> dict:
     if poll_rss:
         def poll() -> None:
             while process.poll() is None:
-                value = _vm_hwm_kib(process.pid)
+                value = vm_hwm_kib(process.pid)
                 if value:
                     peak[0] = max(peak[0], value)
                 time.sleep(0.005)

@@ -65,6 +65,7 @@ from pathlib import Path
 import mbx
 from mbx.jobs import JobQueue, JobSettings, child, kinds
 from mbx.progress import Monitor
+from tables import vm_hwm_kib
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import redisserver  # noqa: E402 - the tests' throwaway server, standard library only
@@ -180,17 +181,6 @@ def _pythonpath() -> str:
 
 # -- the queue ----------------------------------------------------------------------------
 
-def _vm_hwm_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def _children(pid: int) -> list[int]:
     found = []
     with contextlib.suppress(OSError):
@@ -232,8 +222,8 @@ class Workers:
 
     def peak_rss_kib(self) -> dict[str, int]:
         """The highest VmHWM of the workers and of their fork servers, while they run."""
-        workers = [_vm_hwm_kib(process.pid) for process in self.processes]
-        servers = [_vm_hwm_kib(pid) for process in self.processes
+        workers = [vm_hwm_kib(process.pid) for process in self.processes]
+        servers = [vm_hwm_kib(pid) for process in self.processes
                    for pid in _fork_servers(process.pid)]
         return {"worker": max(workers, default=0), "fork_server": max(servers, default=0)}
 

@@ -17,3 +17,15 @@ def print_runs(runs: Sequence[dict], rows: Sequence[Row], *, compare: dict | Non
         print(f"{label:<{width}}" + "".join(f"{value(run):>12}" for run in runs))
     if compare and growth:
         print(f"{growth_label} {compare['from']} -> {compare['to']}: {compare[growth]:+.1f} MiB")
+
+
+def vm_hwm_kib(pid: int) -> int:
+    """The peak resident size of process ``pid`` so far (``VmHWM``), in KiB; 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

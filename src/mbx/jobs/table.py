@@ -217,10 +217,13 @@ class JobTable:
         return db
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[_Cursor]:
+    def _transaction(self, *, write: bool = True) -> Iterator[_Cursor]:
+        """One transaction. On SQLite a write takes the lock at once (BEGIN IMMEDIATE,
+        so two writers never deadlock upgrading); a read does not, and so never waits
+        for a writer (WAL)."""
         db = self._connection()
         if self.dialect == "sqlite":
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield _Cursor(db.cursor(), self.dialect)
             except BaseException:
@@ -241,17 +244,6 @@ class JobTable:
         return self.prefix + name
 
     # -- jobs ---------------------------------------------------------------------------
-
-    def insert(self, **fields: Any) -> int:
-        fields.setdefault("created", time.time())
-        columns = list(fields)
-        values = [_encode(column, fields[column]) for column in columns]
-        names = ", ".join(f'"{column}"' for column in columns)
-        marks = ", ".join("?" for _ in columns)
-        with self._transaction() as db:
-            db.execute(f"INSERT INTO {self.t('jobs')} ({names}) VALUES ({marks}) RETURNING id",
-                       values)
-            return db.fetchone()[0]
 
     def insert_unless_active(self, key: str, fields: dict[str, Any]) -> tuple[int, bool]:
         """Inserts a job with ``key`` unless one with that key is queued or running:
@@ -284,7 +276,7 @@ class JobTable:
         sql = f"SELECT * FROM {self.t('jobs')} WHERE {where} ORDER BY {order}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        with self._transaction() as db:
+        with self._transaction(write=False) as db:
             db.execute(sql, tuple(params))
             names = [column[0] for column in db.description]
             rows = db.fetchall()
@@ -313,7 +305,7 @@ class JobTable:
                        "VALUES (?, ?, ?, ?)", (job_id, time.time(), level, text))
 
     def log_of(self, job_id: int) -> list[LogLine]:
-        with self._transaction() as db:
+        with self._transaction(write=False) as db:
             db.execute(f"SELECT at, level, text FROM {self.t('job_log')} WHERE job = ? "
                        "ORDER BY id", (job_id,))
             return [LogLine(*row) for row in db.fetchall()]
@@ -331,7 +323,7 @@ class JobTable:
             return db.fetchone()[0]
 
     def schedules(self, where: str = "1 = 1", params: Iterable[Any] = ()) -> list[Schedule]:
-        with self._transaction() as db:
+        with self._transaction(write=False) as db:
             db.execute(f"SELECT * FROM {self.t('schedules')} WHERE {where} "
                        "ORDER BY next_due, id", tuple(params))
             names = [column[0] for column in db.description]
@@ -355,7 +347,7 @@ class JobTable:
     # -- the queue's own state (paused, window) ---------------------------------------------
 
     def setting(self, name: str) -> str | None:
-        with self._transaction() as db:
+        with self._transaction(write=False) as db:
             db.execute(f"SELECT value FROM {self.t('queue_state')} WHERE name = ?", (name,))
             row = db.fetchone()
         return row[0] if row else None
