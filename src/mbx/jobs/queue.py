@@ -268,17 +268,9 @@ class JobQueue:
         found = []
         lost = "state = 'running' AND heartbeat < ?"
         for job in self.table.select(lost, (cutoff,)):
-            worker = (f"worker {job.worker_host}:{job.worker_pid} stopped beating "
-                      f"{now - (job.heartbeat or now):.0f} s ago")
-            if job.cancel_requested:  # no one is left to pass the cancel on: it holds
-                message = f"cancelled ({worker}, before passing the cancel on)"
-                if self.table.update(job.id, where=lost, params=(cutoff,), state="cancelled",
-                                     ended=now, message=message):
-                    self.table.log(job.id, message, "warning")
-                    self.ended(job.id)
-                    found.append(job.id)
-                continue
-            error = {"code": "worker-lost", "message": worker}
+            error = {"code": "worker-lost",
+                     "message": f"worker {job.worker_host}:{job.worker_pid} stopped beating "
+                                f"{now - (job.heartbeat or now):.0f} s ago"}
             if self.settle_failure(job, error, retryable=kind_of(job.kind).retry == "safe",
                                    where=lost, params=(cutoff,)):
                 found.append(job.id)
@@ -286,28 +278,28 @@ class JobQueue:
 
     def settle_failure(self, job: Job, error: dict[str, Any], *, retryable: bool,
                        where: str = "state = 'running'", params: tuple = ()) -> bool:
-        """A failed attempt: queued again with back-off while attempts are left and the
-        kind allows it, else failed for good. False if the job had changed meanwhile."""
+        """A failed attempt: cancelled if a cancel was asked of it (no one may be left
+        to pass it on, and a retry must not clear it), else queued again with back-off
+        while attempts are left and the kind allows it, else failed for good. False if
+        the job had changed meanwhile."""
         now = time.time()
+        if self.table.update(job.id, where=f"({where}) AND cancel_requested = 1", params=params,
+                             state="cancelled", ended=now, error=error,
+                             message=f"cancelled ({error['message']})"):
+            self.table.log(job.id, f"cancelled: a cancel was asked, and its attempt ended "
+                                   f"({error['message']})", "warning")
+            self.ended(job.id)
+            return True
+        where = f"({where}) AND cancel_requested = 0"
         if retryable and job.attempts < job.max_attempts:
             delay = self.settings.retry_delay * 2 ** max(job.attempts - 1, 0)
             message = (f"attempt {job.attempts} failed ({error['message']}); retry in "
                        f"{delay:g} s")
-            if self.table.update(job.id, where=f"({where}) AND cancel_requested = 0",
-                                 params=params, state="queued", run_at=now + delay,
-                                 error=error, message=message):
-                self.table.log(job.id, message, "warning")
-                self.dispatch(self.table.get(job.id))
-                return True
-            if not self.table.get(job.id).cancel_requested:
-                return False  # changed meanwhile
-            # a cancel was asked of it: it ends cancelled, it is not tried again
-            if not self.table.update(job.id, where=where, params=params, state="cancelled",
-                                     ended=now, error=error,
-                                     message=f"cancelled (its attempt failed: {error['message']})"):
+            if not self.table.update(job.id, where=where, params=params, state="queued",
+                                     run_at=now + delay, error=error, message=message):
                 return False
-            self.table.log(job.id, "cancelled: a cancel was asked, and its attempt failed")
-            self.ended(job.id)
+            self.table.log(job.id, message, "warning")
+            self.dispatch(self.table.get(job.id))
             return True
         if not self.table.update(job.id, where=where, params=params, state="failed", ended=now,
                                  error=error, message=error["message"]):

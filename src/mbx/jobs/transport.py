@@ -8,7 +8,7 @@ One setting chooses the engine, and the task code is the same on all three:
 
 Huey delivers each message to one worker and keeps delayed ones (``--at``,
 retry back-off, a time window's opening) until they are due. It also runs the
-periodic ``tick`` that fires schedules and finds lost workers. The state of a
+periodic ``tick`` that fires schedules. The state of a
 job is not Huey's business: it lives in the job table, and a message for a job
 that is no longer queued is dropped.
 """
@@ -32,7 +32,7 @@ def run_job(job_id: int) -> None:
 
 
 def tick() -> None:
-    """Huey periodic task, every minute: fire due schedules, mark lost jobs."""
+    """Huey periodic task, every minute: fire due schedules."""
     _HANDLERS["tick"]()
 
 

@@ -76,9 +76,8 @@ class Worker:
             self._stopping.set()
 
     def tick(self) -> None:
-        """Every minute: schedules that are due, jobs whose worker was lost."""
+        """Every minute: the schedules that are due (lost jobs are the watch's)."""
         self.queue.fire_due()
-        self.queue.reap()
 
     def _watch(self) -> None:
         interval = max(min(self.settings.lost_after / 3, 10.0), 0.2)
@@ -102,7 +101,7 @@ class Worker:
         if job.run_at and job.run_at > now + 1:  # early (a retry's message from before)
             self.queue.dispatch(job)
             return
-        if self._held_back(job_id, now):
+        if self._held_back(job, now):
             return
         pid = os.getpid()
         if not table.update(job_id, where="state = 'queued' AND held IS NULL", state="running",
@@ -113,8 +112,8 @@ class Worker:
         table.log(job_id, f"attempt {job.attempts + 1} started on {self.host} (worker {pid})")
         self._supervise(table.get(job_id))
 
-    def _held_back(self, job_id: int, now: float) -> bool:
-        table = self.queue.table
+    def _held_back(self, job, now: float) -> bool:
+        table, job_id = self.queue.table, job.id
         if self.queue.paused:
             if table.update(job_id, where="state = 'queued' AND held IS NULL", held="paused"):
                 table.log(job_id, "held: the queue is paused")
@@ -129,8 +128,7 @@ class Worker:
                         run_at=opening):
             table.log(job_id, f"held: outside the window {window}, until "
                               f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(opening))}")
-            self.queue.transport.enqueue(job_id, delay=opening - now,
-                                         priority=table.get(job_id).priority)
+            self.queue.transport.enqueue(job_id, delay=opening - now, priority=job.priority)
         return True
 
     def _supervise(self, job) -> None:
@@ -145,7 +143,7 @@ class Worker:
         events_in.close()
         outcome, progress = None, None
         beat = cancel_sent = None
-        mine = "state = 'running' AND attempts = ?", (job.attempts,)  # this attempt's row
+        mine = _this_attempt(job)
         try:
             while True:
                 try:
@@ -163,7 +161,7 @@ class Worker:
                     fields = {"heartbeat": time.time()}
                     if progress is not None:
                         fields["progress"] = progress
-                    ours = table.update(job.id, where=mine[0], params=mine[1], **fields)
+                    ours = table.update(job.id, **mine, **fields)
                     if cancel_sent is None and not ours:
                         # taken for lost (this worker stalled) and settled or retried
                         # elsewhere: this attempt stops, and rolls back what it did
@@ -192,7 +190,7 @@ class Worker:
         job has moved on meanwhile (this worker was taken for lost and the job retried
         elsewhere, say): then it is no longer this attempt's to record."""
         queue, table, now = self.queue, self.queue.table, time.time()
-        mine = {"where": "state = 'running' AND attempts = ?", "params": (job.attempts,)}
+        mine = _this_attempt(job)
         if outcome is not None and outcome[0] == "done":
             if not table.update(job.id, **mine, state="succeeded", ended=now,
                                 result=outcome[1], error=None, message="succeeded",
@@ -219,6 +217,12 @@ class Worker:
             queue.settle_failure(job, error, retryable=retryable, **mine)
             return
         queue.ended(job.id)
+
+
+def _this_attempt(job) -> dict:
+    """The condition of every write a supervisor makes: the job is still running the
+    attempt it claimed."""
+    return {"where": "state = 'running' AND attempts = ?", "params": (job.attempts,)}
 
 
 def _tell(control, message: str) -> None:
