@@ -17,6 +17,7 @@ SPEEDUPS = {
     "_parser": ["_parser.pxd", "_tokenizer.pxi", "_records.pxi", "_scan.h"],
     "_escape": [],
     "_fold": [],
+    "_rows": [],
 }
 
 

@@ -145,7 +145,7 @@ _PURE = {"implementation": "python", "engine": "mbx.xml._parser_py",
 _COMPILED = {"implementation": "cython", "engine": "mbx._speedups._parser",
              "escape": "mbx._speedups._escape",
              "speedups": ["mbx._speedups", "mbx._speedups._escape", "mbx._speedups._fold",
-                          "mbx._speedups._parser"]}
+                          "mbx._speedups._parser", "mbx._speedups._rows"]}
 #: (MBX_NO_EXTENSIONS or None for unset, what the child process runs). Where the
 #: compiled modules are built, the child without the variable is the control: it
 #: shows the probe does see them.

@@ -6,7 +6,8 @@ Every compiled module ``mbx._speedups.NAME`` has a pure twin ``NAME_py`` (see
 agree. Each concern has one thin seam that asks :func:`load` for its module and,
 under ``TYPE_CHECKING``, imports the pure twin instead, so type checkers see real
 signatures: ``mbx.xml._core`` (the parser engine), ``mbx.xml._escaping`` (the
-writer's escaping) and ``mbx.xml.folding`` (text folded for name search).
+writer's escaping), ``mbx.xml.folding`` (text folded for name search) and
+``mbx.restore.rowvalues`` (a restore's per-row work).
 
 ``MBX_NO_EXTENSIONS=1`` forces the pure-Python path. ``MBX_REQUIRE_EXTENSIONS=1``
 turns a missing or broken compiled module into an ImportError instead of a
@@ -24,6 +25,7 @@ TWINS = {
     "_parser": ("mbx._speedups._parser", "mbx.xml._parser_py"),
     "_escape": ("mbx._speedups._escape", "mbx.xml._escape_py"),
     "_fold": ("mbx._speedups._fold", "mbx.xml._fold_py"),
+    "_rows": ("mbx._speedups._rows", "mbx.restore._rows_py"),
 }
 
 

@@ -62,6 +62,7 @@ from mbx.restore import hooks as hook_table
 from mbx.restore.idmap import IdMap
 from mbx.restore.pool import FilePool
 from mbx.restore.report import KeptRaw, RestoreReport
+from mbx.restore.rowvalues import row_values
 from mbx.restore.source import TwoPassSource
 from mbx.restore.targets.base import Target
 from mbx.xml import SKIP, Parser
@@ -180,31 +181,20 @@ class Engine:
         layout = self._layouts.get(table)
         if layout is None:
             layout = self._layouts[table] = _layout(table_facts(table))
-        names, fills, checked = layout
-        values = list(map(row.get, names, fills))
-        for index, notnull, column in checked:
-            value = values[index]
-            if value is None:
-                if notnull:
-                    values[index] = fills[index]
-            elif column is not None and value.__class__ is not int:
-                if value.__class__ is str and value.isdigit():
-                    values[index] = int(value)
-                    continue
-                try:
-                    values[index] = column.coerce(value)
-                except (ValueError, ArithmeticError):
-                    raise FormatError(f"{table}.{column.name}: {value!r} is not a number",
-                                      code="restore-bad-value") from None
+        values = row_values(row, *layout)
+        if values is None:
+            raise _bad_value(table, row, layout)
         rows = self._rows.setdefault(table, [])
-        rows.append(tuple(values))
+        rows.append(values)
         created = self._created.get(table)
         new = row["id"]
         if created is None:
             self._created[table] = [new, new, 1]
         else:
-            created[0] = min(created[0], new)
-            created[1] = max(created[1], new)
+            if new < created[0]:
+                created[0] = new
+            elif new > created[1]:
+                created[1] = new
             created[2] += 1
         if len(rows) >= BATCH:
             self._flush_table(table)
@@ -634,6 +624,20 @@ def _layout(table: schema.Table) -> tuple:
                     for index, column in enumerate(table.columns)
                     if column.notnull or column.type in schema.NUMERIC_TYPES)
     return names, fills, checked
+
+
+def _bad_value(table: str, row: dict, layout: tuple) -> FormatError:
+    """The error for the number column of ``row`` that :func:`row_values` found no number in."""
+    names, _, checked = layout
+    for index, _, column in checked:
+        value = row.get(names[index])
+        if column is not None and value is not None:
+            try:
+                column.coerce(value)
+            except (ValueError, ArithmeticError):
+                return FormatError(f"{table}.{column.name}: {value!r} is not a number",
+                                   code="restore-bad-value")
+    raise AssertionError(f"{table}: row_values refused a row whose values all coerce")
 
 
 def _fill(column: schema.Column) -> Any:
