@@ -209,8 +209,12 @@ class Engine:
         """A change to a row written earlier (applied after the pending inserts)."""
         columns = tuple(values)
         facts = table_facts(table).by_name
-        self._updates.setdefault((table, columns), []).append(
-            tuple(facts[c].coerce(v) for c, v in values.items()) + (row_id,))
+        pending = self._updates.setdefault((table, columns), [])
+        pending.append(tuple(facts[c].coerce(v) for c, v in values.items()) + (row_id,))
+        if len(pending) >= BATCH:  # held until the end they grow with the course
+            self._flush_table(table)
+            self.target.update(table, columns, pending)
+            pending.clear()
 
     def flush(self) -> None:
         for table in list(self._rows):
