@@ -108,3 +108,30 @@ def _moodle_counts(message: str) -> tuple[int, int]:
 ])
 def test_forum_counts_agree_with_the_two_texts(message):
     assert forum_counts(message) == _moodle_counts(message)
+
+
+BREAKS = r"(</(?!(?:a|b|del|em|i|ins|s|small|span|strong|sub|sup|u)>)\w+>|<br>|<br\s*/>)"
+
+
+def _word_text(message: str) -> str:
+    return re.sub(r"<[^>]*>", "", re.sub(BREAKS, lambda match: match[0] + " ", message))
+
+
+#: pieces that make tags, breaks, near-breaks and text when strung together at random
+PIECES = ["<", ">", "/", "</", "<br", "br", "p", "span", "sub", "s", "abbr", "_", "٣", "é",
+          " ", "\t", "\u2003", "x", "word", "&amp;", "<br/>", "<br \n/>", "</p>", "</em>", "😀"]
+
+
+def _random_messages(count: int, seed: int) -> list[str]:
+    import random
+    generator = random.Random(seed)
+    return ["".join(generator.choice(PIECES) for _ in range(generator.randrange(0, 40)))
+            for _ in range(count)]
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=IDS)
+def test_word_text_strips_tags_and_spaces_breaks_as_the_regexes_do(twin):
+    fixed = ["", "plain", "<p>a</p>b", "x<a </p>y", "a<br>b<BR>c<br >d<br\t/>e", "</span>x</spanx>",
+             "<</p>>", "tail <no end", "<p>one<p>two", "</٣>x", "</_>y", "é<b>ü</b>😀</div>ok"]
+    for message in fixed + _random_messages(3000, seed=9):
+        assert twin.word_text(message) == _word_text(message), repr(message)

@@ -5,10 +5,14 @@
 number column's plain ASCII digits in C and leaving every other value that is
 not an ``int`` to ``Column.coerce``, as the twin does. :func:`count_text` walks
 the text's code points once with ``Py_UNICODE_ISSPACE``, the test ``str.split``
-and ``str.isspace`` use.
+and ``str.isspace`` use. :func:`word_text` strips tags in one pass: each tag
+(a ``<`` to the first ``>`` after it) goes, and leaves a space when its tail,
+from its last ``<``, is a break; ``\\w`` and ``\\s`` are the tests ``re`` makes
+(``Py_UNICODE_ISALNUM`` or ``_``, and ``Py_UNICODE_ISSPACE``).
 """
 
 from cpython.dict cimport PyDict_GetItem
+from libc.stdlib cimport free, malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
@@ -21,6 +25,9 @@ cdef extern from "Python.h":
     void* PyUnicode_DATA(object text)
     Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index)
     bint Py_UNICODE_ISSPACE(Py_UCS4 character)
+    bint Py_UNICODE_ISALNUM(Py_UCS4 character)
+    void PyUnicode_WRITE(int kind, void* data, Py_ssize_t index, Py_UCS4 value)
+    object PyUnicode_FromKindAndData(int kind, const void* buffer, Py_ssize_t size)
 
 
 cdef object _ascii_int(str text):
@@ -87,3 +94,73 @@ def count_text(str text):
                 words += 1
                 inside = True
     return words, letters
+
+
+#: closing tags that do not end a word
+INLINE = frozenset({"a", "b", "del", "em", "i", "ins", "s", "small", "span", "strong", "sub",
+                    "sup", "u"})
+
+
+cdef bint _is_break(str text, int kind, void* data, Py_ssize_t start, Py_ssize_t end):
+    """Whether ``text[start:end + 1]`` (``<`` to ``>``) is ``</name>`` of a block
+    element, ``<br>`` or ``<br/>`` with white space before the slash."""
+    cdef Py_ssize_t i
+    cdef Py_UCS4 c
+    if end - start < 3:
+        return False
+    if PyUnicode_READ(kind, data, start + 1) == 0x2F:   # "/"
+        for i in range(start + 2, end):
+            c = PyUnicode_READ(kind, data, i)
+            if not (Py_UNICODE_ISALNUM(c) or c == 0x5F):
+                return False
+        return text[start + 2:end] not in INLINE
+    if PyUnicode_READ(kind, data, start + 1) != 0x62 or PyUnicode_READ(kind, data, start + 2) != 0x72:
+        return False                                     # not "br"
+    if end == start + 3:
+        return True
+    if PyUnicode_READ(kind, data, end - 1) != 0x2F:
+        return False
+    for i in range(start + 3, end - 1):
+        if not Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)):
+            return False
+    return True
+
+
+def word_text(str message):
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(message), i = 0, j, k, o = 0
+    cdef int kind = PyUnicode_KIND(message)
+    cdef void* data = PyUnicode_DATA(message)
+    cdef void* out
+    cdef Py_UCS4 c
+    if n == 0:
+        return message
+    out = malloc(n * kind)   # never longer: a tag of two or more characters leaves one space at most
+    if out == NULL:
+        raise MemoryError()
+    try:
+        while i < n:
+            c = PyUnicode_READ(kind, data, i)
+            if c != 0x3C:                                # "<"
+                PyUnicode_WRITE(kind, out, o, c)
+                o += 1
+                i += 1
+                continue
+            j = i + 1
+            while j < n and PyUnicode_READ(kind, data, j) != 0x3E:
+                j += 1
+            if j == n:                                   # no ">" after it: the rest is text
+                while i < n:
+                    PyUnicode_WRITE(kind, out, o, PyUnicode_READ(kind, data, i))
+                    o += 1
+                    i += 1
+                break
+            k = j - 1
+            while PyUnicode_READ(kind, data, k) != 0x3C:
+                k -= 1
+            if _is_break(message, kind, data, k, j):
+                PyUnicode_WRITE(kind, out, o, 0x20)
+                o += 1
+            i = j + 1
+        return PyUnicode_FromKindAndData(kind, out, o)
+    finally:
+        free(out)

@@ -6,18 +6,20 @@ Two small loops run once for every row a restore writes, and so are compiled:
   tuple the target inserts: every column in the table's order, a missing one
   filled, an empty NOT NULL one given its fill, a number column's text parsed the
   way :meth:`mbx.moodle2.schema.Column.coerce` parses it;
-* :func:`count_text`: the words and the non-white-space characters of a text, as
-  ``str.split`` and ``str.isspace`` see them (a forum post's ``wordcount`` and
-  ``charcount``).
+* :func:`word_text` and :func:`count_text`: the text Moodle's ``count_words``
+  counts in (tags stripped, a space after each tag that ends a word), and the
+  words and non-white-space characters of a text as ``str.split`` and
+  ``str.isspace`` see them (a forum post's ``wordcount`` and ``charcount``).
 
 :mod:`mbx._impl` decides which twin runs; :mod:`mbx.restore.rowvalues` is the seam.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["count_text", "row_values"]
+__all__ = ["count_text", "row_values", "word_text"]
 
 
 def row_values(row: dict, names: tuple, fills: tuple, checked: tuple) -> tuple | None:
@@ -51,3 +53,21 @@ def count_text(text: str) -> tuple[int, int]:
     and the length of those words together."""
     words = text.split()
     return len(words), sum(map(len, words))
+
+
+TAGS = re.compile(r"<[^>]*>")
+#: What ends a word in Moodle's ``count_words``: a close tag other than an inline one's, a <br>.
+WORD_BREAKS = re.compile(r"(</(?!(?:a|b|del|em|i|ins|s|small|span|strong|sub|sup|u)>)\w+>|<br>|<br\s*/>)")
+
+
+def word_text(message: str) -> str:
+    """``message`` with a space after each break and then every tag stripped (an
+    inline tag inside a word leaves it one word); entities stay as they are.
+
+    ``split`` puts the breaks at the odd places, which is what
+    ``WORD_BREAKS.sub(r"\\1 ", …)`` does without expanding a template per match."""
+    if "<" not in message:
+        return message
+    pieces = WORD_BREAKS.split(message)
+    pieces[1::2] = [piece + " " for piece in pieces[1::2]]
+    return TAGS.sub("", "".join(pieces))

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from mbx.moodle2 import schema
 from mbx.moodle2.models import as_int
-from mbx.restore.rowvalues import count_text
+from mbx.restore.rowvalues import count_text, word_text
 from mbx.moodle2.structure import (BLOCK_LEVEL, COURSE_FORMAT_DEFAULTS, DEFAULT_ENROL_INSTANCES,
                                     INSTALLED_FORMATS, LOG_OBJECT_KINDS, MODULE_LEVEL, SESSION_USER,
                                     USER_LEVEL)
@@ -615,28 +615,10 @@ def block(run, element, record, row, state) -> bool:
 TAGS = re.compile(r"<[^>]*>")
 
 
-#: What ends a word in Moodle's ``count_words``: a close tag other than an inline one's, a <br>.
-WORD_BREAKS = re.compile(r"(</(?!(?:a|b|del|em|i|ins|s|small|span|strong|sub|sup|u)>)\w+>|<br>|<br\s*/>)")
-
-
 def _plain(message: str) -> str:
     """The text of an HTML message: tags become spaces, entities characters."""
     if "<" in message:
         message = TAGS.sub(" ", message)
-    return html.unescape(message) if "&" in message else message
-
-
-def _word_text(message: str) -> str:
-    """The text ``count_words`` counts in: a space after each break, then the tags
-    stripped (an inline tag inside a word leaves it one word), then the entities.
-
-    ``split`` puts the breaks at the odd places, which is what
-    ``WORD_BREAKS.sub(r"\1 ", …)`` does without expanding a template per match (a
-    fifth of a restore's time once went there)."""
-    if "<" in message:
-        pieces = WORD_BREAKS.split(message)
-        pieces[1::2] = [piece + " " for piece in pieces[1::2]]
-        message = TAGS.sub("", "".join(pieces))
     return html.unescape(message) if "&" in message else message
 
 
@@ -646,7 +628,8 @@ def forum_counts(message: str) -> tuple[int, int]:
     Without an entity the two texts hold the same characters that are not white
     space (the spaces added after breaks follow a ``>``, so never fall inside a tag
     either strips), and one count of the word text gives both."""
-    words, letters = count_text(_word_text(message))
+    text = word_text(message)
+    words, letters = count_text(html.unescape(text) if "&" in text else text)
     if "&" in message:  # a tag can split an entity in one text and not the other
         letters = count_text(_plain(message))[1]
     return words, letters
