@@ -126,14 +126,21 @@ class StepState:
 class _Compiled:
     """An element prepared once per step: its table facts and its handler."""
 
-    __slots__ = ("element", "table", "names", "refs", "fixed", "hook")
+    __slots__ = ("element", "table", "names", "rename", "parents", "refs", "dates", "fixed",
+                 "defaults", "hook")
 
     def __init__(self, element: Element) -> None:
         self.element = element
         self.table = table_facts(element.table) if element.table else None
-        self.names = frozenset(self.table.column_names if self.table else ())
-        self.refs = element.references()
-        self.fixed = dict(element.fixed)
+        # the columns a record's leaves may fill (the id is the target's), and the rest
+        # of the declaration as pairs, walked for every record
+        self.names = frozenset(self.table.column_names if self.table else ()) - {"id"}
+        self.rename = tuple(element.rename.items())
+        self.parents = tuple(element.parents.items())
+        self.refs = tuple(element.references().items())
+        self.dates = tuple(element.dates)
+        self.fixed = tuple(element.fixed.items())
+        self.defaults = tuple(element.defaults.items())
         self.hook = hook_table.HOOKS[element.hook] if element.hook else None
 
 
@@ -438,30 +445,29 @@ class Engine:
     def build_row(self, compiled: _Compiled, record: dict, task: Task, state: StepState | None
                   ) -> dict | None:
         """A record as the row Moodle would insert, or ``None`` when it is skipped."""
-        element = compiled.element
         names = compiled.names
-        row = {key: value for key, value in record.items() if key in names and key != "id"}
-        for column, leaf in element.rename.items():
+        row = {key: value for key, value in record.items() if key in names}
+        for column, leaf in compiled.rename:
             if leaf in record:
                 row[column] = record[leaf]
-        if state is not None:
-            for column, kind in element.parents.items():
-                row[column] = state.current.get(kind)
-        for column, reference in compiled.refs.items():
-            if column not in row:
-                continue
-            mapped = self.map_ref(reference, row[column])
-            if mapped is _SKIP_ROW:
-                return None
-            row[column] = mapped
+        if state is not None and compiled.parents:
+            current = state.current
+            for column, kind in compiled.parents:
+                row[column] = current.get(kind)
+        for column, reference in compiled.refs:
+            if column in row:
+                mapped = self.map_ref(reference, row[column])
+                if mapped is _SKIP_ROW:
+                    return None
+                row[column] = mapped
         if self.offset:
-            for column in element.dates:
+            for column in compiled.dates:
                 value = row.get(column)
                 if value not in EMPTY:
                     row[column] = int(value) + self.offset
-        for column, value in compiled.fixed.items():
+        for column, value in compiled.fixed:
             row[column] = self.fixed(value, task) if isinstance(value, Fixed) else value
-        for column, value in element.defaults.items():
+        for column, value in compiled.defaults:
             if row.get(column) in (None, ""):
                 row[column] = value
         return row
