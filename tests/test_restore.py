@@ -340,3 +340,41 @@ def test_pathnamehash_is_moodles(tmp_path):
         assert pathnamehash == hashlib.sha1(text.encode()).hexdigest()
         blob = tmp_path / "pool" / contenthash[:2] / contenthash[2:4] / contenthash
         assert hashlib.sha1(blob.read_bytes()).hexdigest() == contenthash
+
+
+def test_a_new_target_has_every_index_of_moodles_schema(tmp_path):
+    """The plain indexes wait until the rows are in; the commit still has them all, as
+    ``moodle45_schema.json`` lists them (columns in order, unique or not)."""
+    mbx.restore.restore(FIXTURES / WITH_FILES, f"sqlite:{tmp_path / 't.db'}", files=str(tmp_path / "pool"))
+    database = sqlite3.connect(tmp_path / "t.db")
+    try:
+        for table in schema.tables().values():
+            found = set()
+            for _, name, unique, *_ in database.execute(f'PRAGMA index_list("mdl_{table.name}")'):
+                columns = tuple(row[2] for row in database.execute(f'PRAGMA index_info("{name}")'))
+                found.add((columns, bool(unique)))
+            for index in table.indexes:
+                assert (tuple(index.columns), index.unique) in found, (table.name, index)
+    finally:
+        database.close()
+
+
+def test_deferred_indexes_are_built_before_a_query_reads_their_table(tmp_path):
+    from mbx.restore.targets.base import open_target
+
+    target = open_target(f"sqlite:{tmp_path / 't.db'}")
+    target.begin()
+    target.ensure_schema(["forum_posts", "forum_discussions"], defer_indexes=True)
+
+    def indexes(table: str) -> int:
+        return len(target.query(f"PRAGMA index_list(\"mdl_{table}\")"))
+
+    assert indexes("forum_posts") == 0 and indexes("forum_discussions") == 0
+    target.index_tables_in('SELECT id FROM "mdl_forum_posts" WHERE userid = 3')
+    posts = schema.table("forum_posts")  # its indexes, and one for each key column
+    assert indexes("forum_posts") == len(posts.indexes) + len(posts.foreign_keys) == 6
+    assert indexes("forum_discussions") == 0
+    target.build_indexes()
+    assert indexes("forum_discussions") > 0
+    target.rollback()
+    target.close()

@@ -235,6 +235,7 @@ class Engine:
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple]:
         """A query against the target, after everything buffered has been written."""
         self.flush()
+        self.target.index_tables_in(sql)
         return self.target.query(sql, tuple(params))
 
     def t(self, table: str) -> str:

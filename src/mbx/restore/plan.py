@@ -114,7 +114,7 @@ def _restore(backup, into: str, files: str | None, prefix: str, settings: Settin
             # everything from here to the commit is one transaction, the schema included
             with _phase(phases, "prepare"):
                 monitor.phase("preparing")
-                target.ensure_schema(schema.tables())
+                target.ensure_schema(schema.tables(), defer_indexes=True)
                 _ensure_owned(target)
                 seed_site(engine)
             plan = CoursePlan(engine, source, info)
@@ -122,6 +122,7 @@ def _restore(backup, into: str, files: str | None, prefix: str, settings: Settin
             with _phase(phases, "commit"):
                 monitor.phase("committing")
                 engine.flush()
+                target.build_indexes()
                 if pool is not None:
                     pool.sync()  # the blobs the rows point at are durable before the rows
                 target.commit()

@@ -36,6 +36,7 @@ class Target(abc.ABC):
         self.url = url
         self.prefix = prefix
         self._next: dict[str, list[int]] = {}      # table -> [next id, last id, block size]
+        self._deferred: dict[str, list[str]] = {}  # prefixed table -> its CREATE INDEX statements
 
     # -- names -------------------------------------------------------------------------
     def name(self, table: str) -> str:
@@ -107,17 +108,41 @@ class Target(abc.ABC):
         """Rows were written with ids of their own: the next new ids come after them."""
 
     # -- schema ------------------------------------------------------------------------
-    def ensure_schema(self, names: Iterable[str]) -> list[str]:
-        """Creates the tables of ``names`` that the database lacks; returns those created."""
+    def ensure_schema(self, names: Iterable[str], *, defer_indexes: bool = False) -> list[str]:
+        """Creates the tables of ``names`` that the database lacks; returns those created.
+
+        With ``defer_indexes`` the plain (not unique) indexes of the tables created
+        wait: :meth:`index_tables_in` builds a table's before a query reads it, and
+        :meth:`build_indexes` the rest before the commit. Rows go in faster without
+        them (``forum_posts`` has six: its inserts took half the time)."""
         present = self.existing_tables()
         created = []
         for table_name in names:
             if table_name in present:
                 continue
+            waiting = []
             for statement in create_statements(schema.table(table_name), self.prefix, self.dialect):
-                self.execute(statement)
+                if defer_indexes and statement.startswith("CREATE INDEX"):
+                    waiting.append(statement)
+                else:
+                    self.execute(statement)
+            if waiting:
+                self._deferred[self.prefix + table_name] = waiting
             created.append(table_name)
         return created
+
+    def index_tables_in(self, sql: str) -> None:
+        """Builds the deferred indexes of every table whose name ``sql`` holds (a name
+        inside a longer one builds a few early, which costs nothing but time)."""
+        for name in [name for name in self._deferred if name in sql]:
+            for statement in self._deferred.pop(name):
+                self.execute(statement)
+
+    def build_indexes(self) -> None:
+        """Builds every index still deferred (in the transaction, before its commit)."""
+        while self._deferred:
+            for statement in self._deferred.popitem()[1]:
+                self.execute(statement)
 
 
 def open_target(url: str, *, prefix: str = "mdl_", create: bool = True) -> Target:
