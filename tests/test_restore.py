@@ -378,3 +378,28 @@ def test_deferred_indexes_are_built_before_a_query_reads_their_table(tmp_path):
     assert indexes("forum_discussions") > 0
     target.rollback()
     target.close()
+
+
+def test_sqlite_inserts_in_multi_row_statements_keep_every_row(tmp_path):
+    """Whole batches go in as one statement, the rest row by row: all arrive, in order,
+    as a row-by-row ``executemany`` would write them."""
+    from mbx.restore.targets.base import open_target
+    from mbx.restore.targets.sqlite import MULTI_ROWS
+
+    target = open_target(f"sqlite:{tmp_path / 't.db'}")
+    target.begin()
+    target.ensure_schema(["rating"])
+    columns = ("id", "contextid", "component", "ratingarea", "itemid", "scaleid", "rating", "userid",
+               "timecreated", "timemodified")
+    rows = [(n, 5, "mod_forum", "post", n * 3, 0, n % 5, 2, 1700000000 + n, 1700000000 + 2 * n)
+            for n in range(1, 2 * MULTI_ROWS + 235)]
+    target.insert("rating", columns, rows[:MULTI_ROWS * 2 + 17])
+    target.insert("rating", columns, rows[MULTI_ROWS * 2 + 17:])
+    target.commit()
+    target.close()
+    database = sqlite3.connect(tmp_path / "t.db")
+    try:
+        stored = database.execute(f"SELECT {', '.join(columns)} FROM mdl_rating ORDER BY id").fetchall()
+    finally:
+        database.close()
+    assert stored == rows

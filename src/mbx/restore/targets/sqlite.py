@@ -10,17 +10,23 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from decimal import Decimal
 from typing import Any
 
 from mbx.errors import TargetError
 from mbx.restore.targets.base import Target
+from mbx.restore.targets.ddl import quote
 
 __all__ = ["SqliteTarget"]
 
 # Moodle's number columns arrive as Decimal; SQLite's NUMERIC affinity stores the text exactly
 # when it can (an integer) and as REAL otherwise.
 sqlite3.register_adapter(Decimal, str)
+
+#: Rows in one multi-row INSERT (fewer where the statement would pass SQLite's limit
+#: of bound variables): the engine's batch.
+MULTI_ROWS = 500
 
 
 class SqliteTarget(Target):
@@ -29,6 +35,7 @@ class SqliteTarget(Target):
     def __init__(self, path: str, prefix: str) -> None:
         super().__init__(f"sqlite:{path}", prefix)
         self._handed: dict[str, int] = {}          # table -> last id reserved in this restore
+        self._statements: dict[tuple, str] = {}    # (table, columns, rows) -> multi-row INSERT
         self.path = os.path.abspath(path)
         folder = os.path.dirname(self.path)
         if not os.path.isdir(folder):
@@ -38,6 +45,7 @@ class SqliteTarget(Target):
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=60)
             self._db.execute("PRAGMA journal_mode=DELETE")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._variables = self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         except sqlite3.Error as error:
             raise TargetError(f"{path}: cannot open as SQLite: {error}", code="target-unreachable") from None
 
@@ -75,6 +83,29 @@ class SqliteTarget(Target):
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._run(self._db.executemany, sql, rows)
+
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Full batches as one ``INSERT … VALUES (…), (…), …`` each: SQLite then runs
+        the batch in one step, where ``executemany`` steps and resets a statement per
+        row (forum posts went in a fifth faster); the rest row by row."""
+        per_statement = min(MULTI_ROWS, self._variables // len(columns))
+        whole = len(rows) - len(rows) % per_statement if per_statement > 1 else 0
+        if whole:
+            sql = self._multi_insert(table, tuple(columns), per_statement)
+            for start in range(0, whole, per_statement):
+                self._run(self._db.execute, sql, list(chain.from_iterable(rows[start:start + per_statement])))
+        if whole < len(rows):
+            super().insert(table, columns, rows[whole:])
+
+    def _multi_insert(self, table: str, columns: tuple[str, ...], count: int) -> str:
+        key = (table, columns, count)
+        sql = self._statements.get(key)
+        if sql is None:
+            one = "(" + ", ".join("?" * len(columns)) + ")"
+            sql = self._statements[key] = (
+                f"INSERT INTO {self.name(table)} ({', '.join(quote(column) for column in columns)}) "
+                f"VALUES {', '.join([one] * count)}")
+        return sql
 
     def existing_tables(self) -> set[str]:
         rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
