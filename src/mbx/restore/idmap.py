@@ -50,6 +50,7 @@ class IdMap:
         # one transaction for the file's whole life: it is thrown away, never committed
         # piecemeal (a statement outside a transaction would be one of its own, and slow)
         self._db.execute("BEGIN")
+        self._per_statement = min(BATCH // 4, self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 4)
         # the cache: two generations, the older dropped whole when the younger fills up
         self._young: dict[tuple[str, str], tuple[int | None, int | None]] = {}
         self._old: dict[tuple[str, str], tuple[int | None, int | None]] = {}
@@ -91,11 +92,22 @@ class IdMap:
         yield from self._db.execute("SELECT old, new, parent FROM ids WHERE kind = ?", (kind,))
 
     def flush(self) -> None:
-        if self._pending:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO ids (kind, old, new, parent) VALUES (?, ?, ?, ?)",
-                [(kind, old, new, parent) for (kind, old), (new, parent) in self._pending.items()])
-            self._pending.clear()
+        """The pending writes, a multi-row statement per ``_per_statement`` (one step of
+        SQLite each, not one per entry), the rest entry by entry."""
+        if not self._pending:
+            return
+        values = [value for (kind, old), (new, parent) in self._pending.items()
+                  for value in (kind, old, new, parent)]
+        self._pending.clear()
+        whole = len(values) - len(values) % (4 * self._per_statement)
+        if whole:
+            sql = "INSERT OR REPLACE INTO ids (kind, old, new, parent) VALUES " + ", ".join(
+                ["(?, ?, ?, ?)"] * self._per_statement)
+            for start in range(0, whole, 4 * self._per_statement):
+                self._db.execute(sql, values[start:start + 4 * self._per_statement])
+        rest = iter(values[whole:])
+        self._db.executemany("INSERT OR REPLACE INTO ids (kind, old, new, parent) VALUES (?, ?, ?, ?)",
+                             zip(rest, rest, rest, rest))
 
     # -- inforef references ------------------------------------------------------------
     def add_refs(self, refs: Iterable[tuple[str, str]]) -> None:
