@@ -17,7 +17,7 @@ from mbx.errors import MbxError
 from mbx.limits import Bounds
 
 __all__ = ["GROUPED", "IN_GROUP", "REGISTERED", "SELECTED_PARENT", "SKIP", "Limits", "PathNode",
-           "RegistrationError", "compile_paths", "split_path"]
+           "RegistrationError", "check_paths", "compile_paths", "split_path"]
 
 
 class RegistrationError(MbxError, ValueError):
@@ -65,15 +65,35 @@ def split_path(path: str) -> tuple[str, ...]:
     return names
 
 
-def compile_paths(registrations: dict[tuple[str, ...], tuple[Callable | None, bool]]
-                  ) -> list[PathNode]:
-    """Builds the node table from ``{names: (handler, grouped)}``."""
+def check_paths(registrations: dict[tuple[str, ...], tuple[Callable | None, bool]]) -> None:
+    """Refuses what :func:`compile_paths` would refuse, without building the table (a
+    parser checks every registration as it is made, and builds once)."""
+    grouped = _grouped(registrations)
+    for names, (handler, _) in registrations.items():
+        outers = [outer for outer in grouped if len(names) > len(outer) and names[:len(outer)] == outer]
+        if outers and handler is not None:
+            raise RegistrationError(
+                f"{_join(names)} lies inside grouped path {_join(outers[0])}: its records "
+                "arrive inside the group's record, so it takes no handler of its own")
+        if not outers and handler is None:
+            raise RegistrationError(f"{_join(names)} needs a handler")
+
+
+def _grouped(registrations: dict[tuple[str, ...], tuple[Callable | None, bool]]
+             ) -> list[tuple[str, ...]]:
     grouped = [names for names, (_, is_grouped) in registrations.items() if is_grouped]
     for outer in grouped:
         for inner in grouped:
             if inner != outer and inner[:len(outer)] == outer:
                 raise RegistrationError(
                     f"grouped path {_join(inner)} lies inside grouped path {_join(outer)}")
+    return grouped
+
+
+def compile_paths(registrations: dict[tuple[str, ...], tuple[Callable | None, bool]]
+                  ) -> list[PathNode]:
+    """Builds the node table from ``{names: (handler, grouped)}``."""
+    grouped = _grouped(registrations)
 
     index: dict[tuple[str, ...], int] = {(): 0}
     rows: list[list] = [["", -1, 0, None]]

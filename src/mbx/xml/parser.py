@@ -69,7 +69,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO, Union
 
 from mbx.xml import _core
-from mbx.xml._paths import Limits, RegistrationError, compile_paths, split_path
+from mbx.xml._paths import Limits, RegistrationError, check_paths, compile_paths, split_path
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO, Iterable[bytes]]
 
@@ -88,7 +88,7 @@ class Parser:
         self.limits = limits or Limits()
         self.source = source
         self._registrations: dict[tuple[str, ...], tuple[Callable | None, bool]] = {}
-        self._nodes = compile_paths(self._registrations)  # the table every parse starts from
+        self._nodes: list | None = None  # the table every parse starts from, built at its first feed
         self._engine = None
 
     def add_path(self, path: str, handler: Callable[[dict], Any] | None = None, *,
@@ -107,12 +107,15 @@ class Parser:
             raise RegistrationError(f"handler for {path} is not callable: {handler!r}")
         registrations = dict(self._registrations)
         registrations[names] = (handler, grouped)
-        self._nodes = compile_paths(registrations)  # refuses conflicts now, not at parse time
+        check_paths(registrations)  # refuses conflicts now, not at parse time
         self._registrations = registrations
+        self._nodes = None
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Parses the next chunk of the document; chunks may split anywhere."""
         if self._engine is None:
+            if self._nodes is None:
+                self._nodes = compile_paths(self._registrations)
             self._engine = _core.Engine(self._nodes, self.limits, self.source)
         self._engine.feed(data)
 
