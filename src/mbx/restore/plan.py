@@ -195,6 +195,7 @@ class CoursePlan:
         self.settings = engine.settings
         self.sections = self._included_sections()
         self.activities = self._included_activities()
+        self._block_index: dict[str, set[str]] | None = None   # base folder -> its block folders
 
     # -- selection ---------------------------------------------------------------------
     def _section_number(self, entry) -> int | None:
@@ -325,13 +326,18 @@ class CoursePlan:
         included activities, or under ``bases``."""
         if bases is None:
             bases = ["course/"] + [activity.directory + "/" for activity in self.activities]
-        folders = []
-        for base in bases:
-            prefix = base + "blocks/"
-            folders += sorted({name[:name.index("/", len(prefix)) + 1]
-                               for name in self.source.names()
-                               if name.startswith(prefix) and name.count("/") > prefix.count("/")})
-        return folders
+        if self._block_index is None:  # one walk over the names, not one per base
+            self._block_index = {}
+            for name in self.source.names():
+                at = name.find("blocks/")
+                while at != -1:
+                    end = name.find("/", at + len("blocks/"))
+                    if end == -1:
+                        break
+                    if at == 0 or name[at - 1] == "/":
+                        self._block_index.setdefault(name[:at], set()).add(name[:end + 1])
+                    at = name.find("blocks/", at + 1)
+        return [folder for base in bases for folder in sorted(self._block_index.get(base, ()))]
 
     def _map_roles(self) -> None:
         """Backup roles onto the target's: by shortname, else archetype."""
