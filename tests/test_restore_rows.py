@@ -135,3 +135,14 @@ def test_word_text_strips_tags_and_spaces_breaks_as_the_regexes_do(twin):
              "<</p>>", "tail <no end", "<p>one<p>two", "</٣>x", "</_>y", "é<b>ü</b>😀</div>ok"]
     for message in fixed + _random_messages(3000, seed=9):
         assert twin.word_text(message) == _word_text(message), repr(message)
+
+
+@pytest.mark.parametrize("twin", TWINS, ids=IDS)
+def test_count_text_knows_every_space_of_the_first_planes(twin):
+    """Each code point below U+3100 and a few astral ones, between words and spaces, in
+    strings of each width (Latin-1, two and four bytes a character)."""
+    for point in [*range(0x3100), 0x10000, 0x1F600, 0xE0020]:
+        for other in (" ", "A", "\xa0", "\u2003", "😀"):
+            text = f"{chr(point)}{other}x{chr(point)}"
+            assert twin.count_text(text) == (len(text.split()),
+                                             sum(1 for character in text if not character.isspace())), hex(point)

@@ -13,6 +13,7 @@ from its last ``<``, is a break; ``\\w`` and ``\\s`` are the tests ``re`` makes
 
 from cpython.dict cimport PyDict_GetItem
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_New, PyTuple_SET_ITEM
@@ -28,6 +29,8 @@ cdef extern from "Python.h":
     bint Py_UNICODE_ISALNUM(Py_UCS4 character)
     void PyUnicode_WRITE(int kind, void* data, Py_ssize_t index, Py_UCS4 value)
     object PyUnicode_FromKindAndData(int kind, const void* buffer, Py_ssize_t size)
+    Py_ssize_t PyUnicode_FindChar(object text, Py_UCS4 character, Py_ssize_t start, Py_ssize_t end,
+                                  int direction) except -2
 
 
 cdef object _ascii_int(str text):
@@ -80,20 +83,40 @@ def row_values(dict row, tuple names, tuple fills, tuple checked):
     return values
 
 
+ctypedef fused _unit:    # a code point as the string holds it: PyUnicode_1/2/4BYTE_KIND
+    unsigned char
+    unsigned short
+    unsigned int
+
+
+#: 1 for the Latin-1 code points ``str.isspace`` holds true for, filled at import
+cdef unsigned char _LATIN1_SPACE[256]
+for _point in range(256):
+    _LATIN1_SPACE[_point] = chr(_point).isspace()
+
+
+cdef (Py_ssize_t, Py_ssize_t) _count(const _unit* data, Py_ssize_t n):
+    """Words and spaces without a branch per character (a word starts where a space
+    ends), Latin-1 from a table and the rest through ``Py_UNICODE_ISSPACE``."""
+    cdef Py_ssize_t i, words = 0, spaces = 0
+    cdef unsigned char space, before = 1
+    for i in range(n):
+        space = _LATIN1_SPACE[data[i]] if data[i] < 256 else Py_UNICODE_ISSPACE(data[i])
+        spaces += space
+        words += before & (space ^ 1)
+        before = space
+    return words, n - spaces
+
+
 def count_text(str text):
-    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text), i, words = 0, letters = 0
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(text)
     cdef int kind = PyUnicode_KIND(text)
     cdef void* data = PyUnicode_DATA(text)
-    cdef bint inside = False
-    for i in range(n):
-        if Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i)):
-            inside = False
-        else:
-            letters += 1
-            if not inside:
-                words += 1
-                inside = True
-    return words, letters
+    if kind == 1:
+        return _count(<const unsigned char*>data, n)
+    if kind == 2:
+        return _count(<const unsigned short*>data, n)
+    return _count(<const unsigned int*>data, n)
 
 
 #: closing tags that do not end a word
@@ -127,33 +150,25 @@ cdef bint _is_break(str text, int kind, void* data, Py_ssize_t start, Py_ssize_t
 
 
 def word_text(str message):
-    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(message), i = 0, j, k, o = 0
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(message), i = 0, j, k, o = 0, at
     cdef int kind = PyUnicode_KIND(message)
-    cdef void* data = PyUnicode_DATA(message)
-    cdef void* out
-    cdef Py_UCS4 c
+    cdef char* data = <char*>PyUnicode_DATA(message)
+    cdef char* out
     if n == 0:
         return message
-    out = malloc(n * kind)   # never longer: a tag of two or more characters leaves one space at most
+    out = <char*>malloc(n * kind)   # never longer: a tag of two or more characters leaves one space at most
     if out == NULL:
         raise MemoryError()
     try:
         while i < n:
-            c = PyUnicode_READ(kind, data, i)
-            if c != 0x3C:                                # "<"
-                PyUnicode_WRITE(kind, out, o, c)
-                o += 1
-                i += 1
-                continue
-            j = i + 1
-            while j < n and PyUnicode_READ(kind, data, j) != 0x3E:
-                j += 1
-            if j == n:                                   # no ">" after it: the rest is text
-                while i < n:
-                    PyUnicode_WRITE(kind, out, o, PyUnicode_READ(kind, data, i))
-                    o += 1
-                    i += 1
+            at = PyUnicode_FindChar(message, 0x3C, i, n, 1)      # the next "<"
+            j = -1 if at < 0 else PyUnicode_FindChar(message, 0x3E, at + 1, n, 1)
+            if j < 0:                                           # no tag from here on: the rest is text
+                memcpy(out + o * kind, data + i * kind, (n - i) * kind)
+                o += n - i
                 break
+            memcpy(out + o * kind, data + i * kind, (at - i) * kind)
+            o += at - i
             k = j - 1
             while PyUnicode_READ(kind, data, k) != 0x3C:
                 k -= 1
