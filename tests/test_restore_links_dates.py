@@ -34,9 +34,7 @@ def test_links_are_decoded_into_the_new_site(tmp_path):
     report = mbx.restore.restore(FIXTURES / LINKED, f"sqlite:{tmp_path / 't.db'}",
                                  files=str(tmp_path / "pool"), wwwroot="https://new.example/moodle")
     database = sqlite3.connect(tmp_path / "t.db")
-    texts = " ".join(value for table in ("page", "url", "folder", "course_sections", "course", "label")
-                     for row in database.execute(f"SELECT * FROM mdl_{table}")
-                     for value in row if isinstance(value, str))
+    texts = _texts(database)
     assert not TOKEN.search(texts), "a link whose activity was restored is still a token"
     for kind, old in tokens:
         module, title = titles[old]
@@ -45,6 +43,29 @@ def test_links_are_decoded_into_the_new_site(tmp_path):
             f"JOIN mdl_modules m ON m.id = cm.module AND m.name = ? WHERE i.name = ? AND cm.course = ?",
             (module, title, report.course_id)).fetchone()
         assert f"https://new.example/moodle/mod/{kind.lower()}/view.php?id={new}" in texts
+
+
+def _texts(database) -> str:
+    return " ".join(value for table in ("page", "url", "folder", "course_sections", "course", "label")
+                    for row in database.execute(f"SELECT * FROM mdl_{table} ORDER BY id")
+                    for value in row if isinstance(value, str))
+
+
+def test_links_are_decoded_page_by_page(tmp_path, monkeypatch):
+    """The final pass reads what it wrote back a page at a time: pages of one row
+    decode every link as one page of all rows does."""
+    import mbx.restore.final as final
+
+    texts = []
+    for page in (final.PAGE, 1):
+        monkeypatch.setattr(final, "PAGE", page)
+        mbx.restore.restore(FIXTURES / LINKED, f"sqlite:{tmp_path / f'{page}.db'}",
+                            files=str(tmp_path / "pool"), wwwroot="https://new.example/moodle")
+        database = sqlite3.connect(tmp_path / f"{page}.db")
+        texts.append(_texts(database))
+        database.close()
+    assert "https://new.example/moodle/mod/" in texts[0]
+    assert texts[1] == texts[0]
 
 
 def _xml(name: str):

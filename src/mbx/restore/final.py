@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import posixpath
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from mbx.moodle2 import structure
@@ -20,6 +21,9 @@ from mbx.restore.engine import Task, decode_links, guess_mimetype, pathname_hash
 from mbx.restore.pool import EMPTY_SHA1
 
 __all__ = ["finish"]
+
+#: Rows read back at a time by the passes over what the restore wrote.
+PAGE = 1000
 
 
 def finish(engine, plan) -> None:
@@ -112,15 +116,24 @@ def _weeks_end_date(engine) -> None:
 
 
 def _created_rows(engine, table: str, columns: tuple[str, ...], where: str,
-                  params: tuple = ()) -> list[tuple]:
-    """Rows this restore wrote to ``table`` that match ``where`` ({mark}: a parameter)."""
+                  params: tuple = ()) -> Iterator[tuple]:
+    """Rows this restore wrote to ``table`` that match ``where`` ({mark}: a parameter), in
+    id order, a page at a time (a course's posts with links are as many as it likes;
+    a caller may change the rows it was given before it asks for the next)."""
     span = engine.created(table)
     if span is None:
-        return []
+        return
     mark = engine.target.mark
     names = ", ".join(f'"{column}"' for column in columns)
-    return engine.query(f"SELECT id, {names} FROM {engine.t(table)} WHERE id BETWEEN {mark} AND {mark} "
-                        f"AND ({where.format(mark=mark)})", (*span, *params))
+    sql = (f"SELECT id, {names} FROM {engine.t(table)} WHERE id BETWEEN {mark} AND {mark} "
+           f"AND ({where.format(mark=mark)}) ORDER BY id LIMIT {PAGE}")
+    first, last = span
+    while first <= last:
+        rows = engine.query(sql, (first, last, *params))
+        yield from rows
+        if len(rows) < PAGE:
+            return
+        first = rows[-1][0] + 1
 
 
 def _availability(engine) -> None:
