@@ -123,6 +123,29 @@ cdef inline bint c_plain(uchar c, bint literal) noexcept nogil:
     return True
 
 
+# What a byte of an ASCII text run does: ends the run (RUN_END: non-ASCII, "<", "&"),
+# is white space (RUN_SPACE) or is a character (RUN_CHAR); and what it folds to.
+cdef enum:
+    RUN_END, RUN_SPACE, RUN_CHAR
+cdef uchar _run_class[0x100]
+cdef uchar _run_fold[0x100]
+
+
+cdef void c_run_tables() noexcept:
+    cdef int c
+    for c in range(0x100):
+        if c >= 0x80 or c == b'<' or c == b'&':
+            _run_class[c], _run_fold[c] = RUN_END, c
+        elif c_is_space(c):
+            _run_class[c], _run_fold[c] = RUN_SPACE, 0x20
+        else:
+            _run_class[c] = RUN_CHAR
+            _run_fold[c] = c + 32 if b'A' <= c <= b'Z' else c
+
+
+c_run_tables()
+
+
 cdef inline Py_ssize_t c_put_run(Out* out, const uchar* p, Py_ssize_t i,
                                  Py_ssize_t n) except -1 nogil:
     """Folds the run of ASCII text from ``i`` up to the next ``<``, ``&`` or non-ASCII
@@ -130,32 +153,28 @@ cdef inline Py_ssize_t c_put_run(Out* out, const uchar* p, Py_ssize_t i,
     cdef Py_ssize_t length
     cdef uint32_t* chars
     cdef int64_t* origins
-    cdef uchar c
-    cdef bint last_space = out.last_space
+    cdef uchar c, kind
+    cdef bint last_space = out.last_space, space
     c_grow(out, n - i)  # at most one character per byte
     length, chars, origins = out.length, out.chars, out.origins
     while i < n:
         c = p[i]
-        if c >= 0x80 or c == b'<' or c == b'&':
+        kind = _run_class[c]
+        if kind == RUN_END:
             break
-        if c_is_space(c):
-            if not last_space:
-                chars[length] = 0x20
-                origins[length] = i
-                length += 1
-                last_space = True
-        else:
-            chars[length] = c + 32 if b'A' <= c <= b'Z' else c
+        space = kind == RUN_SPACE
+        if not (space and last_space):
+            chars[length] = _run_fold[c]
             origins[length] = i
             length += 1
-            last_space = False
+            last_space = space
         i += 1
     out.length = length
     out.last_space = last_space
     return i
 
 
-cdef int c_put_code(Out* out, uint32_t code, int64_t origin) except -1 nogil:
+cdef inline int c_put_code(Out* out, uint32_t code, int64_t origin) except -1 nogil:
     """Folds one decoded character into ``out``."""
     cdef uint32_t entry, length, k
     if code < 0x80:
@@ -333,7 +352,7 @@ cdef Py_ssize_t c_xml_entity(Out* out, const uchar* p, Py_ssize_t i, Py_ssize_t 
     return end
 
 
-cdef Py_ssize_t c_utf8(const uchar* p, Py_ssize_t i, Py_ssize_t n, bint final,
+cdef inline Py_ssize_t c_utf8(const uchar* p, Py_ssize_t i, Py_ssize_t n, bint final,
                        uint32_t* code) noexcept nogil:
     """Decodes the UTF-8 sequence at ``i`` into ``code`` (U+FFFD when invalid); returns
     its length, or -3 when it is cut off by the end of the input."""
@@ -547,10 +566,22 @@ cdef extern from "Python.h":
     bint Py_UNICODE_ISALNUM(Py_UCS4 ch) nogil
 
 
+cdef uchar _ascii_word[0x80]   # ASCII letters, digits and "_"
+
+
+cdef void c_ascii_words() noexcept:
+    cdef int char
+    for char in range(0x80):
+        _ascii_word[char] = ((b'a' <= char <= b'z') or (b'0' <= char <= b'9')
+                             or (b'A' <= char <= b'Z') or char == b'_')
+
+
+c_ascii_words()
+
+
 cdef inline bint c_is_word(uint32_t char) noexcept nogil:
     if char < 0x80:
-        return (b'a' <= char <= b'z') or (b'0' <= char <= b'9') or (b'A' <= char <= b'Z') \
-            or char == b'_'
+        return _ascii_word[char]
     return Py_UNICODE_ISALNUM(<Py_UCS4>char)
 
 
@@ -695,18 +726,24 @@ cdef int c_search(const Out* out, const Trie* trie, Found* found) except -1 nogi
     cdef const uint32_t* chars = out.chars
     cdef const int32_t* root = trie.root
     cdef const uchar* pairs = trie.pairs
+    cdef bint word_before = False  # whether chars[start - 1] is a word character
     start = 0
     while start < length:
         char = chars[start]
+        if word_before:  # inside a word, where no name starts: the most common case
+            word_before = c_is_word(char)
+            start += 1
+            continue
         if (root[char] if char < 0x10000 else c_child(trie, 0, char)) < 0 or (
                 start + 1 < length
                 and not pairs[((char & 0xFF) << 8) | (chars[start + 1] & 0xFF)]):
+            word_before = c_is_word(char)
             start += 1
             continue
         if start:
             before = chars[start - 1]
-            if c_is_word(before) or before == 0x01 or (
-                    before == b'/' and start > 1 and chars[start - 2] == 0x01):
+            if before == 0x01 or (before == b'/' and start > 1 and chars[start - 2] == 0x01):
+                word_before = c_is_word(char)
                 start += 1
                 continue
         node, at, end, index = 0, start, -1, -1
@@ -719,10 +756,12 @@ cdef int c_search(const Out* out, const Trie* trie, Found* found) except -1 nogi
                     at == length or not (c_is_word(chars[at]) or chars[at] == b'=')):
                 end, index = at, trie.terminal[node]
         if end < 0:
+            word_before = c_is_word(char)
             start += 1
             continue
         c_found(found, out.origins[start], out.origins[end], index)
         start = end
+        word_before = c_is_word(chars[end - 1])
     return 0
 
 
