@@ -134,8 +134,12 @@ class TextScrubber:
 
     def close(self) -> bytes:
         out = self._collect()
-        self._submit(final=True)
-        return out + self._collect()
+        # the last search here: this thread would only wait for the worker (a small
+        # member is searched whole here, with no hand-over at all)
+        data = bytes(self._pending)
+        self._pending.clear()
+        found, consumed = self.matcher.find(data, True)
+        return out + self._scrub(data, found, consumed)
 
     def _submit(self, final: bool) -> None:
         data = bytes(self._pending)

@@ -519,9 +519,11 @@ class _BackgroundDeflater:
 
     Each :class:`_Piece` becomes one segment: a fresh compressor, ended with a sync
     flush (byte-aligned, not final), so that segments join in any order into one
-    deflate stream (see the module docstring); the last one ends the stream. Pieces
-    are gathered into batches of :data:`BATCH` bytes handed over through a queue of
-    :data:`DEPTH` batches, which bounds the memory in flight. An error of the thread
+    deflate stream (see the module docstring); the last one ends the stream. The
+    bytes, and the ends of segments among them, are gathered into batches of
+    :data:`BATCH` bytes handed over through a queue of :data:`DEPTH` batches, which
+    bounds the memory in flight (a batch holds the ends of as many small members as
+    fit: the caller does not wait on the thread once per member). An error of the thread
     (a full disk) is raised in the caller's thread at the next put or at
     :meth:`finish`.
     """
@@ -531,7 +533,7 @@ class _BackgroundDeflater:
 
     def __init__(self, compressor: str, level: int | None, target: BinaryIO) -> None:
         self._compressor, self._level, self._target = compressor, level, target
-        self._batch: list[bytes] = []
+        self._batch: list = []  # bytes, and (piece, last, head) where a segment ends
         self._batched = 0
         self._queue: queue.Queue = queue.Queue(self.DEPTH)
         self._error: BaseException | None = None
@@ -546,46 +548,47 @@ class _BackgroundDeflater:
 
     def end(self, piece: _Piece, last: bool = False, head: bool = False) -> None:
         """The segment of ``piece`` (its ``head`` segment) ends with what was put so far."""
-        self._hand_over()
-        self._queue.put((piece, last, head))
+        self._batch.append((piece, last, head))
+        if last:
+            self._hand_over()
 
     def _hand_over(self) -> None:
         if self._error is not None:
             raise self._error
         if self._batch:
-            batch = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
-            self._batch, self._batched = [], 0
+            batch, self._batch, self._batched = self._batch, [], 0
             self._queue.put(batch)
 
     def _run(self) -> None:
         target, position = self._target, 0
         engine, crc32 = deflate_engine(self._compressor, self._level)
         crc = size = start = 0
-        while (item := self._queue.get()) is not None:
+        while (batch := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # drain: the caller sees the error and stops
             try:
-                if isinstance(item, tuple):
-                    piece, last, head = item
-                    tail = engine.flush() if last else engine.flush(
-                        sync_flush_flag(self._compressor))
-                    target.write(tail)
-                    position += len(tail)
-                    if head:
-                        piece.head = (start, position - start, crc, size)
-                    else:
-                        piece.offset, piece.length = start, position - start
-                        piece.crc, piece.size = crc, size
-                    engine, _ = deflate_engine(self._compressor, self._level)
-                    crc = size = 0
-                    start = position
-                    continue
-                crc = crc32(item, crc)
-                size += len(item)
-                packed = engine.compress(item)
-                if packed:
-                    target.write(packed)
-                    position += len(packed)
+                for item in _joined(batch):
+                    if isinstance(item, tuple):
+                        piece, last, head = item
+                        tail = engine.flush() if last else engine.flush(
+                            sync_flush_flag(self._compressor))
+                        target.write(tail)
+                        position += len(tail)
+                        if head:
+                            piece.head = (start, position - start, crc, size)
+                        else:
+                            piece.offset, piece.length = start, position - start
+                            piece.crc, piece.size = crc, size
+                        engine, _ = deflate_engine(self._compressor, self._level)
+                        crc = size = 0
+                        start = position
+                        continue
+                    crc = crc32(item, crc)
+                    size += len(item)
+                    packed = engine.compress(item)
+                    if packed:
+                        target.write(packed)
+                        position += len(packed)
             except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
                 self._error = exc
 
@@ -792,6 +795,21 @@ _SINKS = {"tgz": _TarGzSink, "zip": _ZipSink}
 
 
 # -- helpers ------------------------------------------------------------------------------
+
+def _joined(batch: list) -> Iterator:
+    """The items of a deflater's batch, each run of bytes joined into one."""
+    run: list = []
+    for item in batch:
+        if isinstance(item, tuple):
+            if run:
+                yield run[0] if len(run) == 1 else b"".join(run)
+                run = []
+            yield item
+        else:
+            run.append(item)
+    if run:
+        yield run[0] if len(run) == 1 else b"".join(run)
+
 
 def _pieces(chunks: Chunks) -> Iterable[bytes]:
     """The pieces of ``chunks``: as they are, or read from a stream 1 MiB at a time."""
