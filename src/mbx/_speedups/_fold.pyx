@@ -509,37 +509,51 @@ cdef int c_fold(const uchar* p, Py_ssize_t n, bint final, Out* out,
 # Scratch buffers kept between calls: a fresh one per chunk cost page faults worth a
 # third of the fold. A call takes one while it holds the GIL and gives it back at its
 # end; the fold itself runs without the GIL, so calls in other threads meanwhile take
-# another (two threads at most, in mbx: the scrubber's worker and the caller's).
+# another (in one transform: the scrubber's worker and the caller's thread), or, when
+# every one is taken, a fresh buffer of their own.
 DEF SCRATCH_BUFFERS = 4
 cdef Out _scratch[SCRATCH_BUFFERS]   # C statics: zeroed (no buffer, none taken)
 cdef bint _scratch_taken[SCRATCH_BUFFERS]
 
 
 cdef Out* c_begin() except NULL:
-    """A scratch buffer for this call, taken with the GIL held (so no other call takes
-    it); the fold table loaded."""
+    """A buffer for this call, taken with the GIL held (so no other call takes it);
+    the fold table loaded."""
     cdef Py_ssize_t k
+    cdef Out* out = NULL
     c_load_table()
     for k in range(SCRATCH_BUFFERS):
         if not _scratch_taken[k]:
             _scratch_taken[k] = True
-            _scratch[k].length = 0
-            _scratch[k].last_space = False
-            return &_scratch[k]
-    raise RuntimeError("more folds at once than scratch buffers")
+            out = &_scratch[k]
+            break
+    if out == NULL:
+        out = <Out*>calloc(1, sizeof(Out))
+        if out == NULL:
+            raise MemoryError()
+    out.length = 0
+    out.last_space = False
+    return out
 
 
 cdef void c_end(Out* out) noexcept:
-    """Gives the buffer back, freed if it grew for one huge text (12 bytes per
-    character); with the GIL held."""
-    cdef Py_ssize_t k = out - &_scratch[0]
-    if out.capacity > (1 << 23):
+    """Gives the buffer back (with the GIL held): a scratch buffer freed if it grew for
+    one huge text (12 bytes per character), one of the call's own freed."""
+    cdef Py_ssize_t k, taken = -1
+    for k in range(SCRATCH_BUFFERS):
+        if out == &_scratch[k]:
+            taken = k
+    cdef bint scratch = taken >= 0
+    if not scratch or out.capacity > (1 << 23):
         free(out.chars)
         free(out.origins)
         out.chars = NULL
         out.origins = NULL
         out.capacity = 0
-    _scratch_taken[k] = False
+    if scratch:
+        _scratch_taken[taken] = False
+    else:
+        free(out)
 
 
 def fold_xml(bytes data, bint final):
