@@ -74,13 +74,16 @@ cdef struct Out:
     bint last_space
 
 
-cdef int c_grow(Out* out, Py_ssize_t more) except -1 nogil:
+cdef int c_grow(Out* out, Py_ssize_t more, bint exact=False) except -1 nogil:
+    """Room for ``more`` characters: doubled, or ``exact`` (a fold's first reservation,
+    one per byte, so that a kept scratch buffer is the size of the chunks it folds)."""
     cdef Py_ssize_t capacity
     cdef uint32_t* chars
     cdef int64_t* origins
     if out.length + more <= out.capacity:
         return 0
-    capacity = max(out.capacity * 2, out.length + more + 64)
+    capacity = out.length + more + 64 if exact else max(out.capacity * 2,
+                                                         out.length + more + 64)
     chars = <uint32_t*>realloc(out.chars, capacity * sizeof(uint32_t))
     if chars == NULL:
         with gil:
@@ -411,7 +414,7 @@ cdef int c_fold(const uchar* p, Py_ssize_t n, bint final, Out* out,
     cdef int state = TEXT
     cdef uchar c
     cdef uint32_t code
-    c_grow(out, n + 16)
+    c_grow(out, n + 16, True)
     while i < n:
         c = p[i]
         if state == TEXT:
@@ -538,13 +541,13 @@ cdef Out* c_begin() except NULL:
 
 cdef void c_end(Out* out) noexcept:
     """Gives the buffer back (with the GIL held): a scratch buffer freed if it grew for
-    one huge text (12 bytes per character), one of the call's own freed."""
+    more than a few chunks (12 bytes per character), one of the call's own freed."""
     cdef Py_ssize_t k, taken = -1
     for k in range(SCRATCH_BUFFERS):
         if out == &_scratch[k]:
             taken = k
     cdef bint scratch = taken >= 0
-    if not scratch or out.capacity > (1 << 23):
+    if not scratch or out.capacity > (1 << 22):
         free(out.chars)
         free(out.origins)
         out.chars = NULL
