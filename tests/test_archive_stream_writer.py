@@ -259,22 +259,50 @@ def test_zip_of_a_real_course(corpus, out):
 # -- open(): members of unknown size -------------------------------------------------------
 
 def test_an_open_member_bigger_than_the_spool_memory(out):
+    """A tar.gz streams an open member as it is written (its header, with the size,
+    joined before it at the end): nothing is spooled, whatever its size."""
     path = out / "big.mbz"
     piece = os.urandom(1 << 16)
     pieces = (SPOOL_MEMORY // len(piece)) * 2 + 3
     with StreamingArchiveWriter(path) as archive:
         archive.add_dir("files")
+        archive.add("files/before.txt", 6, WHEN, [b"before"])
+        with archive.open("files/big.bin", WHEN) as stream:
+            for _ in range(pieces):
+                assert stream.write(piece) == len(piece)
+            assert stream._spool is None
+            assert os.listdir(out) == []  # the body file is anonymous
+        slot = archive.slot("files/slot.bin")
+        archive.add("files/after.txt", 5, WHEN, [b"after"])
+        with slot.open(WHEN + 1) as stream:
+            stream.write(bytearray(b"filled late"))
+        with archive.open("files/empty.bin", WHEN) as stream:
+            pass
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members] == [".ARCHIVE_INDEX", "files", "files/before.txt",
+                                             "files/big.bin", "files/slot.bin",
+                                             "files/after.txt", "files/empty.bin"]
+        assert [m.size for m in members[2:]] == [6, len(piece) * pieces, 11, 5, 0]
+        assert members[4].mtime == WHEN + 1
+        assert tar.extractfile("files/big.bin").read() == piece * pieces
+        assert tar.extractfile("files/slot.bin").read() == b"filled late"
+    assert subprocess.run(["gzip", "-t", str(path)]).returncode == 0
+    assert TarGzContainer(str(path), ArchiveLimits()).index_listing() is not None
+
+
+def test_a_zip_spools_an_open_member_on_disk(out):
+    path = out / "big.zip"
+    piece = os.urandom(1 << 16)
+    pieces = (SPOOL_MEMORY // len(piece)) * 2 + 3
+    with StreamingArchiveWriter(path, "zip") as archive:
         with archive.open("files/big.bin", WHEN) as stream:
             for _ in range(pieces):
                 assert stream.write(piece) == len(piece)
             assert stream._spool._rolled  # past SPOOL_MEMORY: on disk now, not in memory
-            assert os.listdir(out) == []  # and anonymous
-        archive.add("files/after.txt", 5, WHEN, [b"after"])
-    with tarfile.open(path) as tar:
-        assert [m.name for m in tar.getmembers()] == \
-            [".ARCHIVE_INDEX", "files", "files/big.bin", "files/after.txt"]
-        assert tar.extractfile("files/big.bin").read() == piece * pieces
-    assert TarGzContainer(str(path), ArchiveLimits()).index_listing() is not None
+            assert len(os.listdir(out)) == 1  # the archive's temporary; the spool anonymous
+    with zipfile.ZipFile(path) as archive:
+        assert archive.read("files/big.bin") == piece * pieces
 
 
 def test_one_open_member_at_a_time(out):

@@ -10,6 +10,7 @@ name found must cover input bytes that read, once decoded by lxml and
 from __future__ import annotations
 
 import html
+import threading
 import importlib
 import re
 import unicodedata
@@ -147,3 +148,29 @@ def test_twins_find_the_same_names_in_the_corpus():
                 assert twin.find_names(data, True, trie) == expected, (item, name)
             for start, end, index in expected[0][:50]:
                 assert data[start:end].decode().lower() == sample[index]
+
+
+def test_searches_in_many_threads_at_once(twin):
+    """The compiled search runs without the GIL, each call on a buffer of its own (a
+    scratch one, or a fresh one when more calls run than there are scratch buffers):
+    twelve threads searching the same members at once find what one search finds."""
+    members = [data for item in corpus.items()[::7] for _, data in
+               list(corpus.xml_members(item))[:3]]
+    words = sorted({match.group().decode().lower() for data in members
+                    for match in re.finditer(rb"[A-Za-z]{5,9}", data[:3000])})[:200]
+    trie = twin.NameTrie(words)
+    expected = [twin.find_names(data, True, trie) for data in members]
+    assert any(found for found, _ in expected)
+    results: list = [None] * 12
+    start = threading.Barrier(len(results))
+
+    def search(slot: int) -> None:
+        start.wait()
+        results[slot] = [twin.find_names(data, True, trie) for data in members for _ in
+                         range(3)][::3]
+    threads = [threading.Thread(target=search, args=(slot,)) for slot in range(len(results))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(result == expected for result in results)
