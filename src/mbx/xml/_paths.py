@@ -92,8 +92,10 @@ def _grouped(registrations: dict[tuple[str, ...], tuple[Callable | None, bool]]
 
 def compile_paths(registrations: dict[tuple[str, ...], tuple[Callable | None, bool]]
                   ) -> list[PathNode]:
-    """Builds the node table from ``{names: (handler, grouped)}``."""
-    grouped = _grouped(registrations)
+    """Builds the node table from ``{names: (handler, grouped)}`` (refusing what
+    :func:`check_paths` refuses)."""
+    check_paths(registrations)
+    grouped = [names for names, (_, is_grouped) in registrations.items() if is_grouped]
 
     index: dict[tuple[str, ...], int] = {(): 0}
     rows: list[list] = [["", -1, 0, None]]
@@ -117,12 +119,6 @@ def compile_paths(registrations: dict[tuple[str, ...], tuple[Callable | None, bo
             if len(names) > len(outer) and names[:len(outer)] == outer:
                 group_root, group_path = index[outer], names[len(outer):]
                 flags |= IN_GROUP
-                if handler is not None:
-                    raise RegistrationError(
-                        f"{_join(names)} lies inside grouped path {_join(outer)}: its records "
-                        "arrive inside the group's record, so it takes no handler of its own")
-        if flags & REGISTERED and not flags & IN_GROUP and handler is None:
-            raise RegistrationError(f"{_join(names)} needs a handler")
         nodes.append(PathNode(name, parent, flags, handler, group_root, group_path))
     return nodes
 
